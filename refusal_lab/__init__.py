@@ -1,0 +1,1 @@
+"""refusal-lab: refusal tokens as an experiment orchestrator."""

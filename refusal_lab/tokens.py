@@ -1,0 +1,77 @@
+"""Control tokens: which token starts each response, adding them to a tokenizer
+and initialising their embedding rows deliberately.
+
+Rows are initialised by us (never left to `resize_token_embeddings`' defaults):
+`mean` sets each new row to the mean of the existing rows; `description` sets it
+to the mean embedding of a short text that says what the token means, which
+starts the token at a useful probability (measured on SmolLM2: log p([refuse])
+-3.4 instead of -20 with mean rows). With tied embeddings the input and output
+rows are one parameter; with an untied head the head rows get the same rule
+applied to the head matrix.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from refusal_lab.definitions import CATEGORIES, REFUSE_TOKEN, RESPOND_TOKEN, category_token, control_token_for, control_tokens
+from refusal_lab.records import Example
+
+DEFAULT_DESCRIPTIONS: dict[str, str] = {
+    RESPOND_TOKEN: " Sure, here is a helpful answer",
+    REFUSE_TOKEN: " Sorry, I cannot help with that",
+    category_token(CATEGORIES[0]): " Sorry, the request is incomplete or unclear",
+    category_token(CATEGORIES[1]): " Sorry, I am not able to do that",
+    category_token(CATEGORIES[2]): " Sorry, nobody can know the answer to that",
+    category_token(CATEGORIES[3]): " Sorry, as an AI I do not have feelings",
+    category_token(CATEGORIES[4]): " Sorry, I cannot help with something harmful",
+}
+
+
+def assistant_text(example: Example, scheme: str) -> str:
+    """The assistant turn as trained: the control token, then the response with nothing
+    in between, so the forced token at inference is followed by what training showed."""
+    token = control_token_for(scheme, example.should_refuse, example.category)
+    return example.response if token is None else token + example.response
+
+
+def add_control_tokens(tokenizer, scheme: str) -> dict[str, int]:
+    """Add the scheme's tokens as special tokens (never split); returns token -> id."""
+    tokens = control_tokens(scheme)
+    if tokens:
+        tokenizer.add_tokens(tokens, special_tokens=True)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in tokens}
+    for t, i in ids.items():
+        if tokenizer.encode(t, add_special_tokens=False) != [i]:
+            raise RuntimeError(f"control token {t!r} does not encode to the single id {i}")
+    return ids
+
+
+@torch.no_grad()
+def resize_and_init(model, tokenizer, token_ids: dict[str, int], init: str, descriptions: dict[str, str] | None = None) -> None:
+    """Grow the embedding (never shrink a padded one) and set every new row."""
+    if not token_ids:
+        return
+    emb = model.get_input_embeddings()
+    old_rows = emb.weight.shape[0]
+    original = [i for i in range(min(old_rows, min(token_ids.values())))]  # rows that existed before our tokens
+    new_rows = max(old_rows, len(tokenizer))
+    if new_rows != old_rows:
+        model.resize_token_embeddings(new_rows, mean_resizing=False)
+    matrices = [model.get_input_embeddings().weight]
+    head = model.get_output_embeddings()
+    if head is not None and head.weight.data_ptr() != matrices[0].data_ptr():
+        matrices.append(head.weight)
+    texts = {**DEFAULT_DESCRIPTIONS, **(descriptions or {})}
+    n_orig = len(original)
+    for weight in matrices:
+        mean_row = weight[:n_orig].float().mean(dim=0)
+        for token, idx in token_ids.items():
+            row = mean_row
+            if init == "description":
+                ids = [i for i in tokenizer.encode(texts.get(token, token), add_special_tokens=False) if i < n_orig]
+                if ids:
+                    row = weight[ids].float().mean(dim=0)
+            weight[idx] = row.to(weight.dtype)
+    if getattr(model.config, "vocab_size", None) != new_rows:
+        model.config.vocab_size = new_rows

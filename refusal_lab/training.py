@@ -1,0 +1,242 @@
+"""Supervised fine-tuning loop (PyTorch).
+
+Batches are planned up front from the seed (a list of optimizer steps, each a
+list of micro-batches), so a resumed job can continue at step k with exactly the
+batches it would have seen. The loss is the token-weighted mean over all
+micro-batches of a step, not a mean of per-batch means.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from refusal_lab.chat import IGNORE, Encoded
+from refusal_lab.config import TrainConfig
+
+
+@dataclass
+class TrainResult:
+    losses: list[float] = field(default_factory=list)   # loss per optimizer step
+    steps: int = 0
+    real_tokens: int = 0          # non-padding tokens processed
+    padded_tokens: int = 0        # tokens processed including padding
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.real_tokens / self.seconds if self.seconds else 0.0
+
+
+def plan_steps(n_examples: int, cfg: TrainConfig) -> list[list[list[int]]]:
+    """Optimizer steps -> micro-batches -> example indices, seeded and deterministic."""
+    per_step = cfg.batch_size * cfg.grad_accum
+    rng = random.Random(cfg.seed)
+    if cfg.max_steps is not None:
+        total = cfg.max_steps
+    else:
+        total = max(1, math.ceil(cfg.epochs * n_examples / per_step))
+    stream: list[int] = []
+    while len(stream) < total * per_step:
+        epoch = list(range(n_examples))
+        rng.shuffle(epoch)
+        stream += epoch
+    steps = []
+    for s in range(total):
+        chunk = stream[s * per_step:(s + 1) * per_step]
+        steps.append([chunk[m:m + cfg.batch_size] for m in range(0, per_step, cfg.batch_size)])
+    return steps
+
+
+def collate(rows: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right padding; padded positions are masked by length (never by pad id, which may equal eos)."""
+    width = max(len(r.input_ids) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        n = len(r.input_ids)
+        ids[i, :n] = torch.tensor(r.input_ids)
+        labels[i, :n] = torch.tensor(r.labels)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def lr_lambda(total_steps: int, warmup_ratio: float) -> Callable[[int], float]:
+    warmup = int(round(warmup_ratio * total_steps))
+
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return f
+
+
+def embedding_matrices(model) -> list[torch.nn.Parameter]:
+    """Input embedding and (if untied) output head weights."""
+    mats = [model.get_input_embeddings().weight]
+    head = model.get_output_embeddings()
+    if head is not None and head.weight is not mats[0]:
+        mats.append(head.weight)
+    return mats
+
+
+def prepare_trainable(model, cfg: TrainConfig, new_ids: list[int]):
+    """Freeze/wrap the model for `train.trainable`; returns the model to train."""
+    if cfg.trainable == "all":
+        return model
+    if cfg.trainable == "control_tokens":
+        for p in model.parameters():
+            p.requires_grad_(False)
+        keep = torch.zeros(model.get_input_embeddings().weight.shape[0], 1)
+        keep[new_ids] = 1
+        for w in embedding_matrices(model):
+            w.requires_grad_(True)
+            w.register_hook(lambda g, k=keep: g * k.to(g.device, g.dtype))  # only the new rows move
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=list(cfg.lora_targets), lora_dropout=0.0,
+                      trainable_token_indices={"embed_tokens": list(new_ids)} if new_ids else None, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def build_optimizer(model, cfg: TrainConfig, new_ids: list[int]):
+    embed_ids = {id(w) for w in embedding_matrices(model)}
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if id(p) in embed_ids or p.ndim < 2 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, betas=(0.9, 0.95))
+
+
+class NewRowLR:
+    """Scales the update of the new control-token rows by new_rows_lr / lr after each
+    step. Exact for Adam without weight decay (its update is proportional to lr), and
+    the new rows never get weight decay; lets fresh tokens move fast while the
+    pretrained rows keep a small learning rate."""
+
+    def __init__(self, model, cfg: TrainConfig, new_ids: list[int]):
+        self.scale = (cfg.new_rows_lr / cfg.lr) if (cfg.new_rows_lr is not None and cfg.lr > 0) else 1.0
+        self.ids = torch.tensor(new_ids, dtype=torch.long)
+        self.mats = [w for w in embedding_matrices(model) if w.requires_grad] if new_ids and self.scale != 1.0 else []
+        self.before: list[torch.Tensor] = []
+
+    def snapshot(self):
+        self.before = [w.detach()[self.ids.to(w.device)].clone() for w in self.mats]
+
+    @torch.no_grad()
+    def apply(self):
+        for w, old in zip(self.mats, self.before):
+            idx = self.ids.to(w.device)
+            w[idx] = old + self.scale * (w[idx] - old)
+
+
+def micro_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed next-token loss of a micro-batch and its number of label tokens."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+    shift_labels = batch["labels"][:, 1:].reshape(-1)
+    loss = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE, reduction="sum")
+    return loss, int((shift_labels != IGNORE).sum())
+
+
+STATE_FILE = "train_state.pt"
+
+
+def save_state(state_dir: Path, model, optimizer, scheduler, result: TrainResult) -> None:
+    """Everything needed to continue at the next step, written atomically (a kill
+    mid-write leaves the previous state intact)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state_dir / (STATE_FILE + ".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "result": asdict(result), "rng": torch.get_rng_state()}, tmp)
+    tmp.replace(state_dir / STATE_FILE)
+
+
+def load_state(state_dir: Path, model, optimizer, scheduler) -> TrainResult | None:
+    path = state_dir / STATE_FILE
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return TrainResult(**state["result"])
+
+
+class StopRequested(Exception):
+    """Raised at a step boundary after the state was saved (preemption, time limit)."""
+
+
+def train(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids: list[int],
+          log: Callable[[dict, int], None] = lambda m, s: None, device: torch.device | None = None,
+          progress: bool = True, state_dir: Path | None = None, checkpoint_every: int | None = None,
+          should_stop: Callable[[], bool] = lambda: False) -> TrainResult:
+    """Train; with state_dir, resume from a saved state there and save one every
+    `checkpoint_every` steps and whenever should_stop() turns true (then raise StopRequested)."""
+    device = device or next(model.parameters()).device
+    steps = plan_steps(len(encoded), cfg)
+    optimizer = build_optimizer(model, cfg, new_ids)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(len(steps), cfg.warmup_ratio))
+    rows_lr = NewRowLR(model, cfg, new_ids)
+    params = [p for p in model.parameters() if p.requires_grad]
+    result = (load_state(state_dir, model, optimizer, scheduler) if state_dir else None) or TrainResult()
+    first_step = result.steps
+    model.train()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(steps), initial=first_step, desc="train", disable=None if progress else True, leave=False)
+    start = time.perf_counter() - result.seconds
+    for step, micro_batches in enumerate(steps):
+        if step < first_step:
+            continue
+        batches = [collate([encoded[i] for i in mb], pad_id) for mb in micro_batches if mb]
+        n_labels = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches)
+        total_loss = 0.0
+        for b in batches:
+            b = {k: v.to(device) for k, v in b.items()}
+            loss, _ = micro_loss(model, b)
+            (loss / max(1, n_labels)).backward()
+            total_loss += loss.item()
+            result.real_tokens += int(b["attention_mask"].sum())
+            result.padded_tokens += b["input_ids"].numel()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        rows_lr.snapshot()
+        optimizer.step()
+        rows_lr.apply()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step_loss = total_loss / max(1, n_labels)
+        result.losses.append(step_loss)
+        result.steps = step + 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{step_loss:.3f}")
+        if (step + 1) % cfg.log_every == 0 or step + 1 == len(steps):
+            elapsed = time.perf_counter() - start
+            result.seconds = time.perf_counter() - start
+            log({"train/loss": step_loss, "train/lr": scheduler.get_last_lr()[0], "train/epoch": (step + 1) * cfg.batch_size * cfg.grad_accum / max(1, len(encoded)),
+                 "train/tokens_per_s": result.real_tokens / elapsed, "train/tokens_per_s_with_padding": result.padded_tokens / elapsed}, step + 1)
+        stop = should_stop()
+        if state_dir is not None and ((checkpoint_every and (step + 1) % checkpoint_every == 0) or stop):
+            result.seconds = time.perf_counter() - start
+            save_state(state_dir, model, optimizer, scheduler, result)
+            if stop and step + 1 < len(steps):
+                bar.close()
+                raise StopRequested(f"stopped after step {step + 1} of {len(steps)}; state in {state_dir}")
+    bar.close()
+    result.seconds = time.perf_counter() - start
+    if state_dir is not None:
+        shutil.rmtree(state_dir, ignore_errors=True)  # finished: the final checkpoint supersedes it
+    return result

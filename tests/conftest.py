@@ -1,0 +1,44 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from refusal_lab.paths import CONF_DIR, register_resolvers, shared_data_dir
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture
+def compose():
+    """Compose the project's config through Hydra's compose API, as the CLI does."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    register_resolvers()
+
+    def _compose(overrides=()):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = hydra_compose(config_name="config", overrides=list(overrides))
+        return OmegaConf.to_container(cfg, resolve=True)
+    return _compose
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not (path / "coconot" / "coconot_eval.jsonl").exists():
+        pytest.skip(f"real data not found at {path} (set REFUSAL_LAB_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture
+def wandb_env(tmp_path, monkeypatch):
+    """W&B offline with every directory inside tmp_path; torn down afterwards."""
+    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    yield
+    import wandb
+
+    wandb.teardown()
