@@ -12,7 +12,14 @@ from pathlib import Path
 
 from refusal_lab.paths import CONF_DIR, register_resolvers
 
-SUBCOMMANDS = ("train",)
+# Subcommands other than train live in their own modules, each with main(argv: list[str]) -> int.
+SUBCOMMANDS = {
+    "analyze": "refusal_lab.analysis.cli",     # W&B / sweep-dir analysis: tables, plots, report
+    "calibrate": "refusal_lab.calibration",    # thresholds that meet target refusal rates -> policy YAML
+    "eval": "refusal_lab.evaluate_cli",        # score a checkpoint under a policy
+    "serve": "refusal_lab.serve",              # OpenAI-compatible endpoint with a policy
+    "sweep": "refusal_lab.sweeps",             # validated sweeps, dry-run, Slurm dispatch and status
+}
 log = logging.getLogger("refusal_lab")
 
 
@@ -52,11 +59,15 @@ def train_main() -> None:
 
 def main() -> None:
     args = sys.argv[1:]
-    command = args[0] if args and args[0] in SUBCOMMANDS else "train"
     if args and args[0] in SUBCOMMANDS:
-        sys.argv = [f"refusal-lab {command}"] + args[1:]
-    if command == "train":
-        train_main()
+        import importlib
+
+        module = importlib.import_module(SUBCOMMANDS[args[0]])
+        raise SystemExit(module.main(args[1:]))
+    if args and args[0] == "train":
+        args = args[1:]
+    sys.argv = ["refusal-lab train"] + args
+    train_main()
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def test_builtin_data_loads_with_origin_columns():
     assert all(r.origin == "builtin" and r.response for r in rows)
     assert {r.category for r in data.train["refusal"]} == set(CATEGORIES)
     assert {r.category for r in data.eval if r.should_refuse} == set(CATEGORIES)
-    assert data.report["eval_sizes"]["general"] == 60
+    assert data.report["eval_sizes"]["general"] == DataConfig().eval_general_count
     train_prompts = {r.prompt for pool in data.train.values() for r in pool}
     assert not train_prompts & {r.prompt for r in data.eval}
 

@@ -45,7 +45,7 @@ def check_run(tmp_path, proc, min_auroc):
 
 def test_default_main_job_learns_to_separate_refuse_from_respond(tmp_path):
     proc = run_cli(tmp_path)
-    run, summary = check_run(tmp_path, proc, min_auroc=0.85)
+    run, summary = check_run(tmp_path, proc, min_auroc=0.8)
     offline = list((run / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(offline) == 1, "one offline W&B run inside the run directory"
     from refusal_lab.wandb_offline import read_offline_run
