@@ -1,0 +1,1 @@
+"""Analysis of sweeps (installed as refusal_lab.analysis)."""
