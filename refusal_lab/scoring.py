@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from refusal_lab.chat import prompt_ids
+from refusal_lab.definitions import control_tokens
 
 
 def _left_padded(batch: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -44,11 +45,23 @@ def first_position_probs(model, tokenizer, prompts: list[str], token_ids: list[i
     return out
 
 
+def control_token_ids(tokenizer) -> list[int]:
+    """Ids of every control token (any scheme) this tokenizer has."""
+    vocab = tokenizer.get_vocab()
+    names = dict.fromkeys(control_tokens("single") + control_tokens("category"))
+    return [vocab[n] for n in names if n in vocab]
+
+
 @torch.no_grad()
 def generate_forced(model, tokenizer, prompts: list[str], forced: list[int | None], max_new_tokens: int,
                     batch_size: int = 16) -> list[str]:
-    """Greedy continuation after the chosen control token (None: nothing forced)."""
+    """Greedy continuation after the chosen control token (None: nothing forced).
+
+    Control tokens belong at the first response position only, so they are
+    suppressed in the continuation: a model whose new head rows were trained hard
+    (train.trainable=control_tokens) would otherwise repeat them."""
     model.eval()
+    suppress = control_token_ids(tokenizer) or None
     device = next(model.parameters()).device
     texts: list[str] = []
     for start in range(0, len(prompts), batch_size):
@@ -56,6 +69,7 @@ def generate_forced(model, tokenizer, prompts: list[str], forced: list[int | Non
                  for p, f in zip(prompts[start:start + batch_size], forced[start:start + batch_size])]
         ids, mask, _ = _left_padded(batch, tokenizer.pad_token_id, device)
         out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                             suppress_tokens=suppress)
         texts += tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
     return [t.strip() for t in texts]

@@ -117,3 +117,15 @@ def test_stop_and_resume_reproduces_the_uninterrupted_losses(tmp_path):
     assert resumed.steps == 12 and len(resumed.losses) == 12
     np.testing.assert_allclose(resumed.losses, full.losses, rtol=1e-5)
     assert not (tmp_path / "train_state.pt").exists()
+
+
+def test_control_tokens_never_reappear_in_the_continuation():
+    model, tok, ids, _, _ = setup()
+    with torch.no_grad():  # make [respond] the most likely token everywhere
+        model.get_output_embeddings().weight[ids["[respond]"]] *= 0
+        model.get_output_embeddings().bias = None
+        model.get_output_embeddings().weight[ids["[respond]"]] += 50 * model.model.norm.weight.sign()
+    ids_out = model.generate(input_ids=torch.tensor([prompt_ids(tok, "hi") + [ids["[respond]"]]]), max_new_tokens=3, do_sample=False)
+    assert ids["[respond]"] in ids_out[0, -3:].tolist()  # the trap is real without suppression
+    text = generate_forced(model, tok, ["hi"], [ids["[respond]"]], 3)[0]
+    assert text != "" and "[respond]" not in text
