@@ -149,7 +149,12 @@ install_packages() {
   fi
   local rc=0 out
   out=$(mktemp)
-  {
+  # A fresh machine (or container) often has empty apt lists: update first, not after a failure.
+  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+    say "apt lists are empty; running apt-get update"
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" update >"$out" 2>&1 || rc=$?
+  fi
+  [ "$rc" = 0 ] && {
     DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${missing[@]}" >"$out" 2>&1 || {
       say "apt-get install failed; running apt-get update and retrying"
       DEBIAN_FRONTEND=noninteractive "${apt[@]}" update >>"$out" 2>&1 &&

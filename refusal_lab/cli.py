@@ -66,6 +66,13 @@ def main() -> None:
         raise SystemExit(module.main(args[1:]))
     if args and args[0] == "train":
         args = args[1:]
+    if "-m" in args or "--multirun" in args:
+        # Every multirun goes through sweeps: all jobs composed and validated before the
+        # first starts, one sweep id as W&B group, a manifest; launcher=local|submitit_local|slurm.
+        from refusal_lab import sweeps
+
+        verb = "dry-run" if "--dry-run" in args else "run"
+        raise SystemExit(sweeps.main([verb, *[a for a in args if a not in ("-m", "--multirun", "--dry-run")]]))
     sys.argv = ["refusal-lab train"] + args
     train_main()
 

@@ -104,6 +104,8 @@ class TrainConfig:
     checkpoint_every: int | None = _f(None, "save a resumable training state every N steps (Slurm jobs set it; null = only when stopped)", min=1)
     save_checkpoint: bool = _f(True, "write the trained model (safetensors) and tokenizer into the run directory")
     deepspeed_config: str | None = _f(None, "backend=deepspeed: path of the DeepSpeed JSON (\"auto\" values filled from this section)")
+    processes: int = _f(1, "processes started on this machine when not already launched by torchrun/srun (workstation data parallel; needs backend=deepspeed)", min=1)
+    packing: bool = _f(False, "padding-free batches: examples concatenated with position ids restarting per example (attention never crosses them); false = right-padded batches")
 
 
 @dataclass
@@ -296,3 +298,8 @@ def category_weights(cfg: MixConfig) -> dict[str, float] | None:
 
 def to_dict(cfg: RunConfig) -> dict:
     return dataclasses.asdict(cfg)
+
+
+# Public names for other schemas built the same way (e.g. sweeps.LauncherConfig).
+documented_field = _f
+build_section = _build

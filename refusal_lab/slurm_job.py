@@ -1,0 +1,156 @@
+"""The callable a sweep submits: one training run that survives preemption and time limits.
+
+Signal flow (submitit 1.5.4): Slurm sends USR2 (at preemption with preempt_send_user_signal,
+or `signal_delay_s` before the time limit). submitit's handler runs in the job's main thread,
+calls `checkpoint()` below, dumps what it returns as the job's next pickle, runs
+`scontrol requeue` and `sys.exit`s. A signal handler interrupts the main thread at an arbitrary
+bytecode, so training must not run there: it runs in a worker thread, and `checkpoint()` sets
+the stop flag that pipeline.run polls at every optimizer-step boundary, then waits (at most
+`stop_wait_s`) for the worker to save the training state at that boundary and return. The
+requeued job calls pipeline.run with the same run_dir: it resumes at the next step (none lost,
+none repeated) and continues the same W&B run (id kept in run_dir/wandb_run_id). If a step
+outlasts `stop_wait_s`, the state of the last `train.checkpoint_every` boundary is what resumes.
+
+Requeues are bounded by `max_requeues`: the starts of this job id are counted in
+run_dir/job_events.jsonl (Slurm may also requeue on its own, with PreemptMode=REQUEUE); past the
+bound the job ends as failed with its training state kept, and `refusal-lab sweep resubmit`
+(a new job id, a fresh count) continues it.
+
+Multi-task jobs (DeepSpeed): each task learns RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR /
+MASTER_PORT from submitit.JobEnvironment before training starts (see `distributed_env`).
+submitit calls checkpoint() on global rank 0 only; a multi-rank training loop must agree on
+stopping (e.g. all-reduce the flag at each boundary).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import submitit
+
+EVENTS_FILE = "job_events.jsonl"
+
+
+def distributed_env() -> dict[str, str]:
+    """torch.distributed-style variables for this task, from the Slurm (or submitit local) env."""
+    env = submitit.JobEnvironment()
+    try:
+        master = env.hostnames[0]
+    except Exception:  # the local executor has no node list
+        master = "127.0.0.1"
+    job_digits = "".join(ch for ch in str(env.job_id).split("_")[0] if ch.isdigit()) or "0"
+    return {
+        "RANK": str(env.global_rank),
+        "WORLD_SIZE": str(env.num_tasks),
+        "LOCAL_RANK": str(env.local_rank),
+        "LOCAL_WORLD_SIZE": str(max(1, env.num_tasks // max(1, env.num_nodes))),
+        "NODE_RANK": str(env.node),
+        "MASTER_ADDR": master,
+        # one port per job so that two jobs sharing a node do not collide
+        "MASTER_PORT": os.environ.get("MASTER_PORT") or str(20000 + int(job_digits) % 20000),
+    }
+
+
+def record_event(run_dir: Path, event: str, **detail) -> None:
+    """Appends one JSON line to run_dir/job_events.jsonl (a single O_APPEND write)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"time": round(time.time(), 3), "event": event,
+                       "job_id": current_job_id(),
+                       "restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0"))} | detail) + "\n"
+    fd = os.open(run_dir / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def current_job_id() -> str | None:
+    """The scheduler's id of this job (per array task), or None outside a job."""
+    return os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")
+
+
+def requeues_so_far(run_dir: Path) -> int:
+    """How many times this job id started again after its first start."""
+    starts = [e for e in read_events(run_dir) if e["event"] == "start" and e.get("job_id") == current_job_id()]
+    return max(0, len(starts) - 1)
+
+
+def read_events(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / EVENTS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class SweepJob(submitit.helpers.Checkpointable):
+    """`SweepJob(max_requeues, stop_wait_s)(job_cfg, run_dir) -> summary`; job_cfg is the
+    composed config as a plain dict (validated again on the job side: cheap, and catches a
+    schema that changed between submit and start)."""
+
+    def __init__(self, max_requeues: int = 3, stop_wait_s: float = 120.0):
+        self.max_requeues = max_requeues
+        self.stop_wait_s = stop_wait_s
+        self._stop: threading.Event | None = None
+        self._worker: threading.Thread | None = None
+
+    def __getstate__(self):  # the runtime fields do not pickle and must not travel
+        return {"max_requeues": self.max_requeues, "stop_wait_s": self.stop_wait_s}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
+    def __call__(self, job_cfg: dict, run_dir: str) -> dict:
+        from refusal_lab.config import validate
+        from refusal_lab.pipeline import run
+
+        run_dir = Path(run_dir)
+        summary_path = run_dir / "summary.json"
+        if summary_path.exists():  # finished before (a rerun, or a requeue after the end)
+            return json.loads(summary_path.read_text())
+        if current_job_id():
+            os.environ.update(distributed_env())
+        cfg = validate(job_cfg)
+        resumed = (run_dir / "train_state").exists()
+        record_event(run_dir, "start", resumed=resumed, rank=int(os.environ.get("RANK", "0")))
+        if requeues_so_far(run_dir) > self.max_requeues:
+            raise RuntimeError(f"job {current_job_id()} was requeued {requeues_so_far(run_dir)} times, more than "
+                               f"launcher.max_requeues={self.max_requeues}; its training state is kept in {run_dir}/train_state: "
+                               f"`refusal-lab sweep resubmit SWEEP_DIR` continues it (or raise launcher.max_requeues)")
+        self._stop = threading.Event()
+        outcome: dict = {}
+
+        def train():
+            try:
+                outcome["summary"] = run(cfg, run_dir, should_stop=self._stop.is_set)
+            except BaseException as exc:  # handed to the main thread, which re-raises it
+                outcome["error"] = exc
+
+        self._worker = threading.Thread(target=train, name="refusal-lab-train", daemon=True)
+        self._worker.start()
+        while self._worker.is_alive():
+            self._worker.join(0.5)  # short joins: the main thread stays free to run signal handlers
+        if "error" in outcome:
+            record_event(run_dir, "error", error=repr(outcome["error"])[:500])
+            raise outcome["error"]
+        record_event(run_dir, "finish")
+        return outcome["summary"]
+
+    def checkpoint(self, job_cfg: dict, run_dir: str):
+        """Called by submitit's signal handler (main thread): stop at the next step boundary,
+        wait for the state to be saved, then requeue unless the bound is reached."""
+        run_dir = Path(run_dir)
+        saved = False
+        if self._stop is not None and self._worker is not None:
+            self._stop.set()
+            self._worker.join(self.stop_wait_s)
+            saved = not self._worker.is_alive()
+        requeues = requeues_so_far(run_dir)
+        if requeues >= self.max_requeues:
+            record_event(run_dir, "requeue_refused", saved_at_boundary=saved, requeues=requeues)
+            return None  # submitit then ends the job as failed ("checkpoint function returned None")
+        record_event(run_dir, "requeue", saved_at_boundary=saved, requeues=requeues + 1)
+        return submitit.helpers.DelayedSubmission(SweepJob(self.max_requeues, self.stop_wait_s), job_cfg, str(run_dir))
