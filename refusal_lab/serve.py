@@ -1,0 +1,248 @@
+"""`refusal-lab serve checkpoint=RUN/checkpoint policy=POLICY.yaml [host=127.0.0.1 port=8000]`
+
+A minimal OpenAI-compatible endpoint (stdlib ThreadingHTTPServer, no new dependency):
+
+* GET  /v1/models                 -> the one served model
+* POST /v1/chat/completions       -> chat completion; `stream: true` answers with SSE chunks
+
+Every request is decided by the policy (steering.decide_and_generate: score the first
+position, pick the control token, force it, generate greedily after it). A request may
+override the policy with an extra body field, e.g. {"refusal_lab": {"threshold": 0.3}}
+(OpenAI clients: `extra_body={"refusal_lab": {...}}`). The response carries
+{"refusal_lab": {"control_token", "refused", "probs", "policy"}} beside the usual
+fields; the visible text never contains the control token. Bad requests get a 4xx
+with an OpenAI-style error body; an unexpected failure answers 500 and the server
+keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from refusal_lab import policy as policy_mod
+from refusal_lab.evaluate_cli import ArgError, parse_args
+
+ARGS = {
+    "checkpoint": (str, None, "folder written by a run (run_dir/checkpoint)"),
+    "policy": (str, None, "policy YAML; unset = the model's own choice under the run's scheme"),
+    "host": (str, "127.0.0.1", "address to bind"),
+    "port": (int, 8000, "port (0 = any free port, printed at start)"),
+    "model_name": (str, None, "model id reported by /v1/models (default: the run folder's name)"),
+    "max_new_tokens": (int, 128, "default of max_tokens per request and its cap (larger requests are cut to it)"),
+    "threads": (int, 1, "torch CPU threads"),
+}
+OVERRIDE_FIELD = "refusal_lab"
+MAX_BODY = 1 << 20
+
+
+class BadRequest(ValueError):
+    def __init__(self, message: str, status: int = 400, param: str | None = None):
+        super().__init__(message)
+        self.status, self.param = status, param
+
+
+class Engine:
+    """The model, its control tokens and the default policy; generation is serialised by a lock."""
+
+    def __init__(self, model, tokenizer, pol: policy_mod.Policy, model_name: str, max_new_tokens: int = 128):
+        self.model, self.tokenizer, self.policy = model, tokenizer, pol
+        self.model_name, self.max_new_tokens = model_name, max_new_tokens
+        self.token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in pol.tokens}
+        self.lock = threading.Lock()
+
+    def complete(self, body: dict) -> dict:
+        from refusal_lab import steering
+
+        messages = _messages(body.get("messages"))
+        max_tokens = body.get("max_completion_tokens", body.get("max_tokens", self.max_new_tokens))
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise BadRequest(f"max_tokens={max_tokens!r}: must be a positive integer (this server caps it at {self.max_new_tokens})", param="max_tokens")
+        max_tokens = min(max_tokens, self.max_new_tokens)  # the server's limit, as `max_new_tokens=` at start
+        if body.get("n", 1) != 1:
+            raise BadRequest(f"n={body.get('n')!r}: this server returns one choice; use n=1", param="n")
+        pol = self.policy
+        if body.get(OVERRIDE_FIELD) is not None:
+            try:
+                pol = policy_mod.override(self.policy, body[OVERRIDE_FIELD], f"request field {OVERRIDE_FIELD!r}")
+            except policy_mod.PolicyError as exc:
+                raise BadRequest(str(exc), param=OVERRIDE_FIELD) from None
+            if pol.scheme != self.policy.scheme:
+                raise BadRequest(f"{OVERRIDE_FIELD}.scheme={pol.scheme!r}: the served checkpoint uses scheme {self.policy.scheme!r}", param=OVERRIDE_FIELD)
+        try:
+            ids = steering.chat_ids(self.tokenizer, messages)
+        except Exception as exc:  # the chat template rejects the conversation (e.g. roles out of order)
+            raise BadRequest(f"messages: the model's chat template cannot render this conversation ({exc})", param="messages") from None
+        steered = steering.decide_and_generate(self.model, self.tokenizer, [ids], pol, self.token_ids, max_tokens, lock=self.lock)
+        token = steered.tokens[int(steered.chosen[0])]
+        text = steered.texts[0]
+        completion_tokens = len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+            "model": self.model_name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                         "finish_reason": steered.finish[0]}],
+            "usage": {"prompt_tokens": len(ids), "completion_tokens": completion_tokens + 1,  # +1: the control token
+                      "total_tokens": len(ids) + completion_tokens + 1},
+            OVERRIDE_FIELD: {"control_token": token, "refused": token != steered.tokens[0],
+                             "probs": {t: float(p) for t, p in zip(steered.tokens, steered.probs[0])},
+                             "policy": pol.as_dict()},
+        }
+
+
+def _messages(raw) -> list[dict]:
+    """OpenAI messages -> plain {role, content} with text content (content parts joined)."""
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("messages: expected a non-empty list of {role, content} objects", param="messages")
+    out = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant", "developer"):
+            raise BadRequest(f"messages[{i}]: expected an object with role system, user or assistant; got {m!r:.200}", param="messages")
+        content = m.get("content")
+        if isinstance(content, list):  # content parts: only text is understood
+            parts = []
+            for part in content:
+                if not isinstance(part, dict) or part.get("type") != "text":
+                    raise BadRequest(f"messages[{i}].content: only text parts are supported; got {part!r:.100}", param="messages")
+                parts.append(str(part.get("text", "")))
+            content = "".join(parts)
+        if not isinstance(content, str):
+            raise BadRequest(f"messages[{i}].content: expected a string or a list of text parts", param="messages")
+        out.append({"role": "system" if m["role"] == "developer" else m["role"], "content": content})
+    if out[-1]["role"] != "user":
+        raise BadRequest(f"messages[{len(out) - 1}]: the last message must come from the user (got role {out[-1]['role']!r})", param="messages")
+    return out
+
+
+def make_handler(engine: Engine):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "refusal-lab"
+
+        def log_message(self, fmt, *args):  # quiet by default; errors are still answered to the client
+            pass
+
+        def _json(self, status: int, obj: dict) -> None:
+            data = json.dumps(obj, ensure_ascii=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, message: str, param: str | None = None) -> None:
+            kind = "invalid_request_error" if status < 500 else "server_error"
+            self._json(status, {"error": {"message": message, "type": kind, "param": param, "code": None}})
+
+        def do_GET(self):
+            path = self.path.split("?")[0].rstrip("/")
+            if path == "/v1/models":
+                self._json(200, {"object": "list", "data": [{"id": engine.model_name, "object": "model", "created": 0, "owned_by": "refusal-lab"}]})
+            elif path.startswith("/v1/models/") and path.split("/")[-1] == engine.model_name:
+                self._json(200, {"id": engine.model_name, "object": "model", "created": 0, "owned_by": "refusal-lab"})
+            else:
+                self._error(404, f"no route GET {path}; this server has GET /v1/models and POST /v1/chat/completions")
+
+        def do_POST(self):
+            path = self.path.split("?")[0].rstrip("/")
+            if path != "/v1/chat/completions":
+                self._error(404, f"no route POST {path}; use POST /v1/chat/completions")
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    raise BadRequest(f"request body of {length} bytes exceeds the limit of {MAX_BODY}", status=413)
+                try:
+                    body = json.loads(self.rfile.read(length) or b"null")
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise BadRequest(f"the body is not valid JSON ({exc})") from None
+                if not isinstance(body, dict):
+                    raise BadRequest("the body must be a JSON object with at least 'messages'")
+                result = engine.complete(body)
+            except BadRequest as exc:
+                self._error(exc.status, str(exc), exc.param)
+                return
+            except Exception as exc:  # never let one request take the server down
+                self._error(500, f"internal error: {type(exc).__name__}: {exc}")
+                return
+            if body.get("stream"):
+                self._stream(result, bool((body.get("stream_options") or {}).get("include_usage")))
+            else:
+                self._json(200, result)
+
+        def _stream(self, result: dict, include_usage: bool) -> None:
+            """SSE in OpenAI's chunk format: role, the text, the finish reason, [DONE].
+            The decision comes first, in the first chunk's refusal_lab field."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            base = {"id": result["id"], "object": "chat.completion.chunk", "created": result["created"], "model": result["model"]}
+            choice = result["choices"][0]
+            chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                       OVERRIDE_FIELD: result[OVERRIDE_FIELD]}]
+            text = choice["message"]["content"]
+            for start in range(0, len(text), 16):
+                chunks.append({**base, "choices": [{"index": 0, "delta": {"content": text[start:start + 16]}, "finish_reason": None}]})
+            chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]})
+            if include_usage:
+                chunks.append({**base, "choices": [], "usage": result["usage"]})
+            for c in chunks:
+                self.wfile.write(f"data: {json.dumps(c, ensure_ascii=False)}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+
+    return Handler
+
+
+def make_server(engine: Engine, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((host, port), make_handler(engine))
+    server.daemon_threads = True
+    return server
+
+
+def load_engine(checkpoint: str, policy_path: str | None, model_name: str | None = None, max_new_tokens: int = 128) -> Engine:
+    from refusal_lab.evaluate_cli import _policy_for_checkpoint
+    from refusal_lab.modeling import load_pretrained
+
+    path = Path(checkpoint)
+    if not (path / "config.json").exists():
+        raise ArgError(f"checkpoint={checkpoint!r}: no model there (expected config.json and safetensors written by a run)")
+    pol = policy_mod.load(policy_path) if policy_path else _policy_for_checkpoint(path)
+    model, tokenizer = load_pretrained(str(path))
+    missing = [t for t in pol.tokens if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)
+               or tokenizer.convert_ids_to_tokens(tokenizer.convert_tokens_to_ids(t)) != t]
+    if missing:
+        raise ArgError(f"policy scheme={pol.scheme!r}: the checkpoint's tokenizer lacks {missing}; set the policy's scheme to the checkpoint's")
+    return Engine(model, tokenizer, pol, model_name or path.resolve().parent.name, max_new_tokens)
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parse_args(argv, ARGS, "serve")
+        if not args["checkpoint"]:
+            raise ArgError("checkpoint=None: give the checkpoint folder, e.g. checkpoint=outputs/runs/<date>/<run>/checkpoint")
+        import torch
+
+        torch.set_num_threads(args["threads"])
+        engine = load_engine(args["checkpoint"], args["policy"], args["model_name"], args["max_new_tokens"])
+    except (ArgError, policy_mod.PolicyError) as exc:
+        print(f"refusal-lab serve: {exc}", file=sys.stderr)
+        return 2
+    server = make_server(engine, args["host"], args["port"])
+    host, port = server.server_address[:2]
+    print(f"serving {engine.model_name} at http://{host}:{port}/v1 (policy: {engine.policy.rule}); Ctrl-C stops", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
