@@ -88,3 +88,13 @@ def test_missing_path_names_key_and_fix(tmp_path):
     with pytest.raises(DataError, match=r"data.coconot_path=.*does not exist; set data.coconot_path"):
         load(DataConfig(refusal_source="coconot_local", contrast_source="none", general_source="none",
                         coconot_path=str(tmp_path / "nope")))
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.5, 1.0, 1.3])
+def test_default_mix_fits_the_builtin_pools_across_contrast_ratios(compose, ratio):
+    from refusal_lab.config import validate
+    from refusal_lab.mixing import mix
+
+    cfg = validate(compose([f"mix.contrast_ratio={ratio}"]))
+    m = mix(load(cfg.data).train, cfg.mix)
+    assert m.manifest["requested"] == m.manifest["realised"] and len(m.examples) == cfg.mix.total
