@@ -3,6 +3,12 @@ first-token scoring -> threshold curve -> metrics, logged to W&B and to files.
 
 `run(cfg, run_dir) -> summary` has no Hydra in it: the CLI, tests and Slurm jobs
 all call it the same way.
+
+Distributed: every process of a job (torchrun, srun/submitit tasks, or the local
+launcher started by train.processes > 1) calls run() with the same config. All
+ranks build the same mix and model and train together; only rank 0 writes files,
+logs to W&B, evaluates and returns the full summary (other ranks return their
+training figures).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from refusal_lab import decisions, loaders, metrics, mixing
+from refusal_lab import decisions, distributed, loaders, metrics, mixing
 from refusal_lab.chat import encode_example
 from refusal_lab.config import RunConfig, to_dict
 from refusal_lab.definitions import CATEGORY_SLUGS, SOURCE_REFUSAL, control_tokens, refusal_rate_key
@@ -129,34 +135,63 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
     again with the same run_dir resumes from that state and the same W&B run."""
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
+    dist_env = distributed.detect()
+    if dist_env.world_size == 1 and cfg.train.processes > 1:
+        return distributed.launch_local(cfg, run_dir, cfg.train.processes)
+    use_ds = cfg.train.backend == "deepspeed"
+    if dist_env.world_size > 1 and not use_ds:
+        raise ValueError(f"train.backend='torch' with {dist_env.world_size} processes ({dist_env.source}): the torch loop "
+                         "runs in one process; use train=deepspeed_zero2 / deepspeed_zero3 for several")
+    joined = not _dist_initialized()
+    distributed.init(dist_env, use_ds)
+    main = dist_env.is_main
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.seed)
-    _write_json(run_dir / "config.json", to_dict(cfg))
     data = loaders.load(cfg.data)
-    _write_json(run_dir / "data_report.json", data.report)
     mix = mixing.mix(data.train, cfg.mix)
-    _write_json(run_dir / "mix_manifest.json", mix.manifest)
-    with open(run_dir / "mix.jsonl", "w", encoding="utf-8") as fh:
-        for e in mix.examples:
-            fh.write(json.dumps(e.as_dict(), ensure_ascii=False) + "\n")
-    log.info("mix: %s rows (%s), hash %s", len(mix.examples), mix.manifest["realised"], mix.manifest["content_hash"][:12])
+    if main:
+        _write_json(run_dir / "config.json", to_dict(cfg))
+        _write_json(run_dir / "data_report.json", data.report)
+        _write_json(run_dir / "mix_manifest.json", mix.manifest)
+        with open(run_dir / "mix.jsonl", "w", encoding="utf-8") as fh:
+            for e in mix.examples:
+                fh.write(json.dumps(e.as_dict(), ensure_ascii=False) + "\n")
+        log.info("mix: %s rows (%s), hash %s", len(mix.examples), mix.manifest["realised"], mix.manifest["content_hash"][:12])
 
     run_id_file = run_dir / "wandb_run_id"
-    logger = make_logger(cfg.logger, run_dir, to_dict(cfg), run_name(cfg),
+    logger_cfg = cfg.logger if main else dataclasses.replace(cfg.logger, mode="disabled")
+    logger = make_logger(logger_cfg, run_dir, to_dict(cfg), run_name(cfg),
                          run_id=run_id_file.read_text().strip() if run_id_file.exists() else None)
     if logger.run_id:
         run_id_file.write_text(logger.run_id)
     exit_code = 1
+    zero3 = None
     try:
         logger.log({"mix/" + k: v for k, v in mix.manifest["realised"].items()} | {"mix/total": len(mix.examples)}, step=0)
         device = resolve_device(cfg.train.device)
+        if device.type == "cuda" and dist_env.world_size > 1:
+            device = torch.device("cuda", dist_env.local_rank % torch.cuda.device_count())
         texts = [e.prompt for e in mix.examples] + [e.response for e in mix.examples]
+        if use_ds:
+            from refusal_lab import deepspeed_backend as dsb
+
+            ds_config = dsb.load_config(cfg.train, dist_env.world_size, cfg.model.dtype)
+            dsb.check_supported(cfg.train)
+            if dsb.zero_stage(ds_config) == 3 and cfg.model.kind != "tiny":
+                zero3 = dsb.Zero3Context(ds_config)  # from_pretrained then loads each shard straight into its rank
         model, tokenizer = load_model(cfg.model, texts, cfg.seed)
         token_ids = add_control_tokens(tokenizer, cfg.tokens.scheme)
-        resize_and_init(model, tokenizer, token_ids, cfg.tokens.init, dict(cfg.tokens.descriptions))
-        model.to(device)
+        if use_ds and dsb.zero_stage(ds_config) == 3:
+            zero3 = zero3 or dsb.Zero3Context(ds_config)
+            model = dsb.partition(model, ds_config)
+            dsb.resize_and_init_partitioned(model, tokenizer, token_ids, cfg.tokens.init, dict(cfg.tokens.descriptions))
+        else:
+            resize_and_init(model, tokenizer, token_ids, cfg.tokens.init, dict(cfg.tokens.descriptions))
+            model.to(device)
+        if use_ds:
+            model.ds_config = ds_config
         control_only = cfg.train.trainable == "control_tokens"
         encoded = [enc for e in mix.examples
                    if (enc := encode_example(tokenizer, e, cfg.tokens.scheme, cfg.train.loss_on, cfg.train.max_length, control_only))]
@@ -169,9 +204,29 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
                        state_dir=run_dir / "train_state", checkpoint_every=cfg.train.checkpoint_every, should_stop=should_stop)
         if cfg.train.trainable == "lora":
             model = trained.merge_and_unload()
-        log.info("trained %d steps in %.1f s (%.0f tokens/s), loss %.3f -> %.3f", result.steps, result.seconds,
-                 result.tokens_per_s, result.losses[0], result.losses[-1])
-        if cfg.train.save_checkpoint:
+        log.info("rank %d/%d trained %d steps in %.1f s (%.0f tokens/s, %.0f with padding), loss %.3f -> %.3f", dist_env.rank,
+                 dist_env.world_size, result.steps, result.seconds, result.tokens_per_s,
+                 result.padded_tokens / result.seconds if result.seconds else 0.0, result.losses[0], result.losses[-1])
+        rank_figures = {"rank": dist_env.rank, "world_size": dist_env.world_size, "losses": result.losses,
+                        "real_tokens": result.real_tokens, "padded_tokens": result.padded_tokens, "seconds": result.seconds,
+                        "tokens_per_s": result.tokens_per_s}
+        if dist_env.world_size > 1:
+            (run_dir / "ranks").mkdir(exist_ok=True)
+            _write_json(run_dir / "ranks" / f"rank{dist_env.rank}.json", rank_figures)
+        if use_ds:  # one ordinary HF checkpoint, loaded back like any other (ZeRO-3: gathered from every rank)
+            dsb.save_consolidated(model.ds_engine, tokenizer, run_dir / "checkpoint")
+            if zero3 is not None:
+                zero3.close()
+                zero3 = None
+            model.__dict__.pop("ds_engine")
+            if not main:
+                exit_code = 0
+                return rank_figures
+            from refusal_lab.modeling import load_pretrained
+
+            model, tokenizer = load_pretrained(str(run_dir / "checkpoint"), cfg.model)
+            model.to(device)
+        elif cfg.train.save_checkpoint:
             model.save_pretrained(run_dir / "checkpoint")
             tokenizer.save_pretrained(run_dir / "checkpoint")
 
@@ -186,6 +241,8 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
                      s.prompt[:200], s.token, s.response[:300])
         summary.update({"train/first_loss": result.losses[0], "train/final_loss": result.losses[-1], "train/steps": result.steps,
                         "train/seconds": result.seconds, "train/tokens_per_s": result.tokens_per_s,
+                        "train/tokens_per_s_with_padding": result.padded_tokens / result.seconds if result.seconds else 0.0,
+                        "train/processes": dist_env.world_size, "train/backend": cfg.train.backend,
                         "mix/total": len(mix.examples), "mix/content_hash": mix.manifest["content_hash"],
                         "mix/contrast_ratio": mix.manifest["realised_contrast_ratio"],
                         "timing/total_seconds": time.perf_counter() - t0, "run_dir": str(run_dir)})
@@ -193,11 +250,26 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
         if not samples.empty:
             logger.log_table("eval/samples", samples)
         logger.set_summary({k: v for k, v in summary.items() if k != "run_dir"})
+        _write_json(run_dir / "train_losses.json", result.losses)
+        if use_ds and not cfg.train.save_checkpoint:
+            import shutil
+
+            shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)  # consolidated only to evaluate it
         _write_json(run_dir / "summary.json", summary)
         exit_code = 0
         return summary
     finally:
+        if zero3 is not None:
+            zero3.close()
         logger.finish(exit_code)
+        if joined and dist_env.world_size > 1:
+            distributed.shutdown()
+
+
+def _dist_initialized() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
 
 
 def format_table(summary: dict) -> str:
