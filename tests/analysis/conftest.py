@@ -15,8 +15,7 @@ SWEEP_GROUP = "analysis-fixture"   # the sweep dir's name: the sweep-group callb
 SWEEP_OVERRIDES = ["mix.contrast_ratio=0,0.5", "tokens=single,category", "seed=0,1",
                    "train.max_steps=20", "train.batch_size=4", "mix.total=120", "eval.max_prompts=60",
                    "eval.samples_per_kind=0", "train.save_checkpoint=false", "train.threads=1",
-                   "logger=wandb_offline",
-                   "+hydra.callbacks.sweep_group._target_=refusal_lab.analysis.hydra_group.SweepGroupCallback"]
+                   "logger=wandb_offline"]  # conf/config.yaml's sweep_group callback makes the sweep dir's name the group
 
 
 HYDRA_MULTIRUN = ("import sys; from refusal_lab.cli import train_main; "
