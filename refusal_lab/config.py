@@ -266,6 +266,9 @@ def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
         problems.append("data.general_path=None: data.general_source=jsonl needs a .jsonl file or folder (e.g. ../shared/data/alpaca_libre)")
     if tr.trainable == "control_tokens" and cfg.tokens.scheme == "none":
         problems.append("train.trainable='control_tokens': tokens.scheme='none' has no control tokens to train; use train.trainable=all or lora")
+    if tr.processes > 1 and tr.backend != "deepspeed":
+        problems.append(f"train.processes={tr.processes}: several processes need train.backend=deepspeed "
+                        "(use train=deepspeed_zero2 or deepspeed_zero3), or set train.processes=1")
     if tr.backend == "deepspeed" and not tr.deepspeed_config:
         problems.append("train.deepspeed_config=None: train.backend=deepspeed needs a DeepSpeed JSON (use train=deepspeed_zero2 or deepspeed_zero3)")
     if cfg.tokens.scheme not in SCHEMES:

@@ -314,18 +314,9 @@ def train_deepspeed(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig
             engine.backward(loss * (world / max(1, n_labels)), scale_wrt_gas=False)
             engine.step()
             local_loss += loss.item()
-        step_loss = _all_sum([local_loss])[0] / max(1, n_labels)
-        result.losses.append(step_loss)
-        result.steps = step + 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{step_loss:.3f}")
-        if (step + 1) % cfg.log_every == 0 or step + 1 == len(steps):
-            elapsed = time.perf_counter() - start
-            result.seconds = elapsed
-            log_fn({"train/loss": step_loss, "train/lr": scheduler.get_last_lr()[0],
-                    "train/epoch": (step + 1) * cfg.batch_size * cfg.grad_accum * world / max(1, len(encoded)),
-                    "train/tokens_per_s": result.real_tokens / elapsed,
-                    "train/tokens_per_s_with_padding": result.padded_tokens / elapsed}, step + 1)
+        T.record_step(result, step, len(steps), _all_sum([local_loss])[0] / max(1, n_labels), scheduler.get_last_lr()[0],
+                      (step + 1) * cfg.batch_size * cfg.grad_accum * world / max(1, len(encoded)), start, log_fn, bar,
+                      cfg.log_every)
         stop = bool(_all_sum([float(should_stop())])[0])  # every rank stops at the same step
         if state_dir is not None and ((checkpoint_every and (step + 1) % checkpoint_every == 0) or stop):
             result.seconds = time.perf_counter() - start

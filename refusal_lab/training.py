@@ -258,6 +258,20 @@ def micro_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int
     return loss, int((shift_labels != IGNORE).sum())
 
 
+def record_step(result: TrainResult, step: int, n_steps: int, step_loss: float, lr: float, epoch: float,
+                start: float, log: Callable[[dict, int], None], bar, log_every: int) -> None:
+    """Book-keeping after an optimizer step, shared by the torch and DeepSpeed loops."""
+    result.losses.append(step_loss)
+    result.steps = step + 1
+    bar.update(1)
+    bar.set_postfix(loss=f"{step_loss:.3f}")
+    if (step + 1) % log_every == 0 or step + 1 == n_steps:
+        result.seconds = time.perf_counter() - start
+        log({"train/loss": step_loss, "train/lr": lr, "train/epoch": epoch,
+             "train/tokens_per_s": result.real_tokens / result.seconds,
+             "train/tokens_per_s_with_padding": result.padded_tokens / result.seconds}, step + 1)
+
+
 STATE_FILE = "train_state.pt"
 
 
@@ -337,16 +351,8 @@ def train(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids:
         rows_lr.apply()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        step_loss = total_loss / max(1, n_labels)
-        result.losses.append(step_loss)
-        result.steps = step + 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{step_loss:.3f}")
-        if (step + 1) % cfg.log_every == 0 or step + 1 == len(steps):
-            elapsed = time.perf_counter() - start
-            result.seconds = time.perf_counter() - start
-            log({"train/loss": step_loss, "train/lr": scheduler.get_last_lr()[0], "train/epoch": (step + 1) * cfg.batch_size * cfg.grad_accum / max(1, len(encoded)),
-                 "train/tokens_per_s": result.real_tokens / elapsed, "train/tokens_per_s_with_padding": result.padded_tokens / elapsed}, step + 1)
+        record_step(result, step, len(steps), total_loss / max(1, n_labels), scheduler.get_last_lr()[0],
+                    (step + 1) * cfg.batch_size * cfg.grad_accum / max(1, len(encoded)), start, log, bar, cfg.log_every)
         stop = should_stop()
         if state_dir is not None and ((checkpoint_every and (step + 1) % checkpoint_every == 0) or stop):
             result.seconds = time.perf_counter() - start

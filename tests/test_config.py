@@ -50,12 +50,13 @@ def test_all_problems_reported_in_one_message(compose):
 def test_cross_field_problems(compose):
     with pytest.raises(ConfigError) as err:
         validate(compose(["mix.refusal_fraction=0.8", "mix.contrast_ratio=1", "mix.general_count=10",
-                          "+mix.category_weights={safty: 1}", "tokens=none", "train=control_tokens"]))
+                          "+mix.category_weights={safty: 1}", "tokens=none", "train=control_tokens", "train.processes=2"]))
     msg = str(err.value)
     assert "exceeds 1" in msg
     assert "set exactly one of them" in msg
     assert "mix.category_weights.safty=1.0: unknown category" in msg
     assert "tokens.scheme='none' has no control tokens" in msg
+    assert "train.processes=2: several processes need train.backend=deepspeed" in msg
 
 
 def test_hydra_rejects_unknown_group_option(compose):
