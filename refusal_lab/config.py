@@ -56,14 +56,14 @@ class DataConfig:
     general_hf_split: str = _f("train_sft", "general_source=ultrachat_hf: split")
     general_limit: int | None = _f(None, "read at most this many general rows (UltraChat is large)", min=1)
     eval_fraction: float = _f(0.2, "fraction of the should-refuse pool (and of builtin contrast/general) held out for evaluation when no official split exists", min=0.01, max=0.9)
-    eval_general_count: int = _f(100, "general instructions held out for evaluation (should answer)", min=0)
+    eval_general_count: int = _f(40, "general instructions held out for evaluation (should answer)", min=0)
     near_duplicate_jaccard: float = _f(0.8, "prompts whose word 3-shingle Jaccard similarity reaches this are near-duplicates and never land on both sides", min=0.3, max=1.0)
     split_seed: int = _f(0, "seed of the train/eval split")
 
 
 @dataclass
 class MixConfig:
-    total: int | None = _f(None, "number of training examples; set this or general_count", min=1)
+    total: int | None = _f(450, "number of training examples; set this or general_count (null)", min=1)
     general_count: int | None = _f(None, "number of general instructions; the others follow from the fractions", min=0)
     refusal_fraction: float = _f(0.3, "share of the training mix that should be refused", min=0.0, max=1.0)
     contrast_ratio: float = _f(0.5, "contrast examples per refusal example (paper's CoCoNot train: ~0.08)", min=0.0)
@@ -84,7 +84,7 @@ class TrainConfig:
     backend: Literal["torch", "deepspeed"] = _f("torch", "torch: plain PyTorch loop; deepspeed: the same loop in a DeepSpeed engine")
     trainable: Literal["all", "lora", "control_tokens"] = _f("all", "all parameters; LoRA adapters + the new token rows; or only the new token rows")
     loss_on: Literal["completion", "all"] = _f("completion", "loss on the assistant turn only, or on every token (the paper's recipe)")
-    epochs: float = _f(3.0, "passes over the training mix (fractional allowed); ignored when max_steps is set", min=0.0)
+    epochs: float = _f(10.0, "passes over the training mix (fractional allowed); ignored when max_steps is set", min=0.0)
     max_steps: int | None = _f(None, "optimizer steps; overrides epochs", min=1)
     batch_size: int = _f(16, "examples per micro-batch", min=1)
     grad_accum: int = _f(1, "micro-batches per optimizer step", min=1)
@@ -92,7 +92,7 @@ class TrainConfig:
     new_rows_lr: float | None = _f(None, "learning rate of the new control-token rows; null = lr", min=0.0)
     weight_decay: float = _f(0.0, "AdamW weight decay (never applied to the control-token rows)", min=0.0)
     warmup_ratio: float = _f(0.1, "share of steps with linear warmup before cosine decay", min=0.0, max=1.0)
-    max_length: int = _f(256, "tokens per example; longer examples are truncated", min=8)
+    max_length: int = _f(192, "tokens per example; longer examples are truncated", min=8)
     grad_clip: float = _f(1.0, "max gradient norm (0 = off)", min=0.0)
     lora_r: int = _f(16, "trainable=lora: adapter rank", min=1)
     lora_alpha: int = _f(32, "trainable=lora: adapter scale", min=1)
@@ -105,6 +105,7 @@ class TrainConfig:
     save_checkpoint: bool = _f(True, "write the trained model (safetensors) and tokenizer into the run directory")
     deepspeed_config: str | None = _f(None, "backend=deepspeed: path of the DeepSpeed JSON (\"auto\" values filled from this section)")
     processes: int = _f(1, "processes started on this machine when not already launched by torchrun/srun (workstation data parallel; needs backend=deepspeed)", min=1)
+    autocast: Literal["none", "bfloat16"] = _f("none", "compute dtype under torch.autocast while parameters and optimizer stay in model.dtype (bfloat16 on GPUs; slow on CPUs without bf16 instructions)")
     packing: bool = _f(False, "padding-free batches: examples concatenated with position ids restarting per example (attention never crosses them); false = right-padded batches")
 
 
@@ -266,6 +267,9 @@ def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
         problems.append("data.general_path=None: data.general_source=jsonl needs a .jsonl file or folder (e.g. ../shared/data/alpaca_libre)")
     if tr.trainable == "control_tokens" and cfg.tokens.scheme == "none":
         problems.append("train.trainable='control_tokens': tokens.scheme='none' has no control tokens to train; use train.trainable=all or lora")
+    if tr.autocast != "none" and tr.backend == "deepspeed":
+        problems.append(f"train.autocast={tr.autocast!r}: DeepSpeed sets precision from model.dtype (its bf16 section); "
+                        "set train.autocast=none with train.backend=deepspeed")
     if tr.processes > 1 and tr.backend != "deepspeed":
         problems.append(f"train.processes={tr.processes}: several processes need train.backend=deepspeed "
                         "(use train=deepspeed_zero2 or deepspeed_zero3), or set train.processes=1")

@@ -20,6 +20,7 @@ the real model that packed logits equal per-example logits before packing is use
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import shutil
@@ -325,6 +326,8 @@ def train(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids:
     rows_lr = NewRowLR(model, cfg, new_ids)
     params = [p for p in model.parameters() if p.requires_grad]
     result = (load_state(state_dir, model, optimizer, scheduler) if state_dir else None) or TrainResult()
+    # mixed precision: bf16 compute, fp32 (model.dtype) master weights and optimizer state
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if cfg.autocast == "bfloat16" else contextlib.nullcontext()
     first_step = result.steps
     model.train()
     from tqdm.auto import tqdm
@@ -341,7 +344,8 @@ def train(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids:
             result.real_tokens += int(b.pop("real_tokens"))
             result.padded_tokens += b["input_ids"].numel()
             b = {k: v.to(device) for k, v in b.items()}
-            loss, _ = micro_loss(model, b)
+            with autocast:
+                loss, _ = micro_loss(model, b)
             (loss / max(1, n_labels)).backward()
             total_loss += loss.item()
         if cfg.grad_clip > 0:

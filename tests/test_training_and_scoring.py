@@ -129,3 +129,10 @@ def test_control_tokens_never_reappear_in_the_continuation():
     assert ids["[respond]"] in ids_out[0, -3:].tolist()  # the trap is real without suppression
     text = generate_forced(model, tok, ["hi"], [ids["[respond]"]], 3)[0]
     assert text != "" and "[respond]" not in text
+
+
+def test_bf16_autocast_trains_with_fp32_master_weights():
+    model, tok, ids, cfg, enc = setup(max_steps=20, autocast="bfloat16")
+    res = train(model, enc, tok.pad_token_id, cfg, list(ids.values()), progress=False)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert res.losses[-1] < 0.7 * res.losses[0]
