@@ -141,8 +141,10 @@ def decide_and_generate(model, tokenizer, id_lists: list[list[int]], pol: policy
             for start in range(0, len(id_lists), batch_size):
                 batch = [x + [ids[c]] for x, c in zip(id_lists[start:start + batch_size], chosen[start:start + batch_size])]
                 inp, mask, _ = _left_padded(batch, tokenizer.pad_token_id, device)
+                # control tokens belong at the first position only (see scoring.generate_forced)
                 out = model.generate(input_ids=inp, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                     suppress_tokens=ids)
                 for row in out[:, inp.shape[1]:].tolist():
                     ended = tokenizer.eos_token_id in row
                     row = row[:row.index(tokenizer.eos_token_id)] if ended else row
