@@ -27,7 +27,7 @@ import torch
 from refusal_lab import decisions, distributed, loaders, metrics, mixing
 from refusal_lab.chat import encode_example
 from refusal_lab.config import RunConfig, to_dict
-from refusal_lab.definitions import CATEGORY_SLUGS, SOURCE_REFUSAL, control_tokens, refusal_rate_key
+from refusal_lab.definitions import CATEGORY_SLUGS, control_tokens, refusal_rate_key
 from refusal_lab.judges import pattern_refused
 from refusal_lab.modeling import load_model, resolve_device
 from refusal_lab.records import Example

@@ -224,7 +224,7 @@ def test_preemption_requeues_from_checkpoint(tmp_path):
     report = (
         f"\npreemption timeline (job {job.job_id}, {n_steps} steps x {step_s}s, "
         f"{steps_before} steps done when the high job was submitted):\n" + "\n".join(lines)
-        + f"\n  sacct --duplicates:\n    " + history.replace("\n", "\n    ") + "\n"
+        + "\n  sacct --duplicates:\n    " + history.replace("\n", "\n    ") + "\n"
     )
     print(report)
     (tmp_path / "timeline.txt").write_text(report)
