@@ -3,7 +3,7 @@
 A minimal OpenAI-compatible endpoint (stdlib ThreadingHTTPServer, no new dependency):
 
 * GET  /v1/models                 -> the one served model
-* POST /v1/chat/completions       -> chat completion; `stream: true` answers with SSE chunks
+* POST /v1/chat/completions       -> chat completion; `stream: true` sends SSE chunks token by token
 
 Every request is decided by the policy (steering.decide_and_generate: score the first
 position, pick the control token, force it, generate greedily after it). A request may
@@ -56,7 +56,8 @@ class Engine:
         self.token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in pol.tokens}
         self.lock = threading.Lock()
 
-    def complete(self, body: dict) -> dict:
+    def prepare(self, body: dict) -> tuple[list[int], policy_mod.Policy, int]:
+        """Validate a request: prompt ids, the policy (with any per-request override), max tokens."""
         from refusal_lab import steering
 
         messages = _messages(body.get("messages"))
@@ -78,21 +79,73 @@ class Engine:
             ids = steering.chat_ids(self.tokenizer, messages)
         except Exception as exc:  # the chat template rejects the conversation (e.g. roles out of order)
             raise BadRequest(f"messages: the model's chat template cannot render this conversation ({exc})", param="messages") from None
-        steered = steering.decide_and_generate(self.model, self.tokenizer, [ids], pol, self.token_ids, max_tokens, lock=self.lock)
+        return ids, pol, max_tokens
+
+    def _header(self, ids: list[int], pol: policy_mod.Policy, steered) -> dict:
         token = steered.tokens[int(steered.chosen[0])]
-        text = steered.texts[0]
+        return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": self.model_name,
+                OVERRIDE_FIELD: {"control_token": token, "refused": token != steered.tokens[0],
+                                 "probs": {t: float(p) for t, p in zip(steered.tokens, steered.probs[0])},
+                                 "policy": pol.as_dict()}}
+
+    def _usage(self, ids: list[int], text: str) -> dict:
         completion_tokens = len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
-            "model": self.model_name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                         "finish_reason": steered.finish[0]}],
-            "usage": {"prompt_tokens": len(ids), "completion_tokens": completion_tokens + 1,  # +1: the control token
-                      "total_tokens": len(ids) + completion_tokens + 1},
-            OVERRIDE_FIELD: {"control_token": token, "refused": token != steered.tokens[0],
-                             "probs": {t: float(p) for t, p in zip(steered.tokens, steered.probs[0])},
-                             "policy": pol.as_dict()},
-        }
+        return {"prompt_tokens": len(ids), "completion_tokens": completion_tokens + 1,  # +1: the control token
+                "total_tokens": len(ids) + completion_tokens + 1}
+
+    def complete(self, body: dict) -> dict:
+        from refusal_lab import steering
+
+        ids, pol, max_tokens = self.prepare(body)
+        steered = steering.decide_and_generate(self.model, self.tokenizer, [ids], pol, self.token_ids, max_tokens, lock=self.lock)
+        head = self._header(ids, pol, steered)
+        return {"id": head["id"], "object": "chat.completion", "created": head["created"], "model": head["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": steered.texts[0]}, "logprobs": None,
+                             "finish_reason": steered.finish[0]}],
+                "usage": self._usage(ids, steered.texts[0]), OVERRIDE_FIELD: head[OVERRIDE_FIELD]}
+
+    def decide(self, body: dict):
+        """The first half of a streamed completion: validated request and the policy's token."""
+        from refusal_lab import steering
+
+        ids, pol, max_tokens = self.prepare(body)
+        steered = steering.decide_and_generate(self.model, self.tokenizer, [ids], pol, self.token_ids, 0, lock=self.lock)
+        return ids, max_tokens, steered, self._header(ids, pol, steered)
+
+    def stream_text(self, ids: list[int], token: str, max_tokens: int):
+        """Text pieces as the model produces them (after the forced control token), then
+        ("finish", reason, full_text). The lock is held for the whole generation."""
+        from transformers import TextIteratorStreamer
+
+        eos = self.tokenizer.eos_token_id
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        inp = torch_tensor([ids + [self.token_ids[token]]], self.model)
+        control = list(self.token_ids.values())
+        produced: list = []
+
+        def generate():
+            out = self.model.generate(input_ids=inp, attention_mask=inp.new_ones(inp.shape), max_new_tokens=max_tokens,
+                                      do_sample=False, pad_token_id=self.tokenizer.pad_token_id, eos_token_id=eos,
+                                      suppress_tokens=control, streamer=streamer)
+            produced.append(out[0, inp.shape[1]:].tolist())
+
+        with self.lock:
+            worker = threading.Thread(target=generate, daemon=True)
+            worker.start()
+            pieces = []
+            for piece in streamer:
+                if piece:
+                    pieces.append(piece)
+                    yield piece
+            worker.join()
+        ended = bool(produced) and eos in produced[0]
+        yield ("finish", "stop" if ended else "length", "".join(pieces))
+
+
+def torch_tensor(rows: list[list[int]], model):
+    import torch
+
+    return torch.tensor(rows, device=next(model.parameters()).device)
 
 
 def _messages(raw) -> list[dict]:
@@ -163,7 +216,10 @@ def make_handler(engine: Engine):
                     raise BadRequest(f"the body is not valid JSON ({exc})") from None
                 if not isinstance(body, dict):
                     raise BadRequest("the body must be a JSON object with at least 'messages'")
-                result = engine.complete(body)
+                if body.get("stream"):  # validate and decide before the first byte, so errors are still 4xx
+                    decided = engine.decide(body)
+                else:
+                    result = engine.complete(body)
             except BadRequest as exc:
                 self._error(exc.status, str(exc), exc.param)
                 return
@@ -171,31 +227,39 @@ def make_handler(engine: Engine):
                 self._error(500, f"internal error: {type(exc).__name__}: {exc}")
                 return
             if body.get("stream"):
-                self._stream(result, bool((body.get("stream_options") or {}).get("include_usage")))
+                self._stream(*decided, bool((body.get("stream_options") or {}).get("include_usage")))
             else:
                 self._json(200, result)
 
-        def _stream(self, result: dict, include_usage: bool) -> None:
-            """SSE in OpenAI's chunk format: role, the text, the finish reason, [DONE].
-            The decision comes first, in the first chunk's refusal_lab field."""
+        def _stream(self, ids, max_tokens, steered, head, include_usage: bool) -> None:
+            """SSE in OpenAI's chunk format, token by token: the decision in the first chunk's
+            refusal_lab field, then each piece of text as the model produces it, the finish
+            reason, optional usage, [DONE]. A failure mid-stream ends it with an error event."""
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-            base = {"id": result["id"], "object": "chat.completion.chunk", "created": result["created"], "model": result["model"]}
-            choice = result["choices"][0]
-            chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
-                       OVERRIDE_FIELD: result[OVERRIDE_FIELD]}]
-            text = choice["message"]["content"]
-            for start in range(0, len(text), 16):
-                chunks.append({**base, "choices": [{"index": 0, "delta": {"content": text[start:start + 16]}, "finish_reason": None}]})
-            chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]})
-            if include_usage:
-                chunks.append({**base, "choices": [], "usage": result["usage"]})
-            for c in chunks:
-                self.wfile.write(f"data: {json.dumps(c, ensure_ascii=False)}\n\n".encode())
+            base = {"id": head["id"], "object": "chat.completion.chunk", "created": head["created"], "model": head["model"]}
+
+            def send(chunk: dict) -> None:
+                self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+                self.wfile.flush()
+
+            send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                  OVERRIDE_FIELD: head[OVERRIDE_FIELD]})
+            try:
+                for item in engine.stream_text(ids, steered.tokens[int(steered.chosen[0])], max_tokens):
+                    if isinstance(item, tuple):
+                        _, reason, text = item
+                        send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reason}]})
+                        if include_usage:
+                            send({**base, "choices": [], "usage": engine._usage(ids, text)})
+                    else:
+                        send({**base, "choices": [{"index": 0, "delta": {"content": item}, "finish_reason": None}]})
+            except Exception as exc:  # headers are sent: report in-band, keep the server alive
+                send({"error": {"message": f"internal error: {type(exc).__name__}: {exc}", "type": "server_error"}})
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 

@@ -58,7 +58,10 @@ def test_openai_client_unchanged(server):
                                             max_tokens=8, stream=True)
     chunks = list(stream)
     assert chunks[0].model_extra["refusal_lab"]["control_token"] == resp.model_extra["refusal_lab"]["control_token"]
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert "".join(pieces).strip() == text
+    if len(text.split()) > 2:  # token by token, not one block at the end
+        assert len(pieces) >= 2
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
     # a bad override is a 400 the client raises as BadRequestError, naming the key and the fix
     with pytest.raises(openai.BadRequestError, match="threshold=3"):
