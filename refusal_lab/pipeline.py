@@ -130,6 +130,39 @@ def show_samples(model, tokenizer, rows: list[Example], scores: pd.DataFrame, cf
                          "token": chosen, "response": texts})
 
 
+def write_inputs(run_dir: Path, cfg: RunConfig, data, mix) -> None:
+    """What went into the run: config, data report, mix manifest and the sample itself."""
+    _write_json(run_dir / "config.json", to_dict(cfg))
+    _write_json(run_dir / "data_report.json", data.report)
+    _write_json(run_dir / "mix_manifest.json", mix.manifest)
+    with open(run_dir / "mix.jsonl", "w", encoding="utf-8") as fh:
+        for e in mix.examples:
+            fh.write(json.dumps(e.as_dict(), ensure_ascii=False) + "\n")
+    log.info("mix: %s rows (%s), hash %s", len(mix.examples), mix.manifest["realised"], mix.manifest["content_hash"][:12])
+
+
+def evaluate_and_report(model, tokenizer, eval_rows: list[Example], cfg: RunConfig, token_ids: dict[str, int],
+                        run_dir: Path, logger) -> dict:
+    """Score the eval prompts, write scores / curve / every steering rule / samples, log the
+    tables; returns the eval summary."""
+    rows = eval_subset(eval_rows, cfg.eval.max_prompts, cfg.seed)
+    summary, scores, curve = evaluate(model, tokenizer, rows, cfg, token_ids)
+    scores.to_csv(run_dir / "scores.csv", index=False)
+    curve.to_csv(run_dir / "threshold_curve.csv", index=False)
+    if tokens := control_tokens(cfg.tokens.scheme):  # every steering rule over its grid, from the cached scores
+        decisions.sweep(scores[[f"p{t}" for t in tokens]].to_numpy(), tokens, scores["should_refuse"].to_numpy(),
+                        [refusal_rate_key(r.source, r.category) for r in rows]).to_csv(run_dir / "sweep.csv", index=False)
+    samples = show_samples(model, tokenizer, rows, scores, cfg, token_ids)
+    samples.to_json(run_dir / "samples.jsonl", orient="records", lines=True, force_ascii=False)
+    for s in samples.itertuples():
+        log.info("sample [%s] %s\n    prompt:   %s\n    response: %s%s", s.kind, "should refuse" if s.should_refuse else "should answer",
+                 s.prompt[:200], s.token, s.response[:300])
+    logger.log_table("eval/threshold_curve", curve)
+    if not samples.empty:
+        logger.log_table("eval/samples", samples)
+    return summary
+
+
 def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
     """One run. `should_stop` is polled at every step boundary (a preempted Slurm job
     sets it): the training state is saved and StopRequested raised; calling run()
@@ -153,13 +186,7 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
     data = loaders.load(cfg.data)
     mix = mixing.mix(data.train, cfg.mix)
     if main:
-        _write_json(run_dir / "config.json", to_dict(cfg))
-        _write_json(run_dir / "data_report.json", data.report)
-        _write_json(run_dir / "mix_manifest.json", mix.manifest)
-        with open(run_dir / "mix.jsonl", "w", encoding="utf-8") as fh:
-            for e in mix.examples:
-                fh.write(json.dumps(e.as_dict(), ensure_ascii=False) + "\n")
-        log.info("mix: %s rows (%s), hash %s", len(mix.examples), mix.manifest["realised"], mix.manifest["content_hash"][:12])
+        write_inputs(run_dir, cfg, data, mix)
 
     run_id_file = run_dir / "wandb_run_id"
     logger_cfg = cfg.logger if main else dataclasses.replace(cfg.logger, mode="disabled")
@@ -231,18 +258,7 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
             model.save_pretrained(run_dir / "checkpoint")
             tokenizer.save_pretrained(run_dir / "checkpoint")
 
-        rows = eval_subset(data.eval, cfg.eval.max_prompts, cfg.seed)
-        summary, scores, curve = evaluate(model, tokenizer, rows, cfg, token_ids)
-        scores.to_csv(run_dir / "scores.csv", index=False)
-        if tokens := control_tokens(cfg.tokens.scheme):  # every steering rule over its grid, from the cached scores
-            decisions.sweep(scores[[f"p{t}" for t in tokens]].to_numpy(), tokens, scores["should_refuse"].to_numpy(),
-                            [refusal_rate_key(r.source, r.category) for r in rows]).to_csv(run_dir / "sweep.csv", index=False)
-        curve.to_csv(run_dir / "threshold_curve.csv", index=False)
-        samples = show_samples(model, tokenizer, rows, scores, cfg, token_ids)
-        samples.to_json(run_dir / "samples.jsonl", orient="records", lines=True, force_ascii=False)
-        for s in samples.itertuples():
-            log.info("sample [%s] %s\n    prompt:   %s\n    response: %s%s", s.kind, "should refuse" if s.should_refuse else "should answer",
-                     s.prompt[:200], s.token, s.response[:300])
+        summary = evaluate_and_report(model, tokenizer, data.eval, cfg, token_ids, run_dir, logger)
         summary.update({"train/first_loss": result.losses[0], "train/final_loss": result.losses[-1], "train/steps": result.steps,
                         "train/seconds": result.seconds, "train/tokens_per_s": result.tokens_per_s,
                         "train/tokens_per_s_with_padding": result.padded_tokens / result.seconds if result.seconds else 0.0,
@@ -250,9 +266,6 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
                         "mix/total": len(mix.examples), "mix/content_hash": mix.manifest["content_hash"],
                         "mix/contrast_ratio": mix.manifest["realised_contrast_ratio"],
                         "timing/total_seconds": time.perf_counter() - t0, "run_dir": str(run_dir)})
-        logger.log_table("eval/threshold_curve", curve)
-        if not samples.empty:
-            logger.log_table("eval/samples", samples)
         logger.set_summary({k: v for k, v in summary.items() if k != "run_dir"})
         _write_json(run_dir / "train_losses.json", result.losses)
         if use_ds and not cfg.train.save_checkpoint:
