@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from refusal_lab import decisions, policy as policy_mod, steering
+    from refusal_lab import decisions, policy as policy_mod, scoring, steering
     from refusal_lab.builtin_data import builtin_pools
     from refusal_lab.modeling import load_pretrained
 
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
 
         # exact: one forward pass, then every threshold from the cached probabilities
         t0 = time.perf_counter()
-        probs = np.exp(steering.first_position_logprobs(model, ids, token_ids, tok.pad_token_id))
+        probs = np.exp(scoring.first_position_logprobs(model, ids, token_ids, tok.pad_token_id))
         t_forward = time.perf_counter() - t0
         grid = decisions.threshold_grid(probs, tokens, thresholds)
         t_exact = time.perf_counter() - t0

@@ -122,7 +122,7 @@ def group_rates(refused: np.ndarray, rows) -> dict[str, float]:
 
 def evaluate(model, tokenizer, rows, pol, batch_size: int = 32) -> tuple[pd.DataFrame, dict, pd.DataFrame, np.ndarray]:
     """(per-prompt scores with the policy's choice, metrics, sweep of every rule, probs)."""
-    from refusal_lab import decisions, metrics, policy as policy_mod, steering
+    from refusal_lab import decisions, metrics, policy as policy_mod, scoring, steering
     from refusal_lab.definitions import refusal_rate_key
 
     tokens = pol.tokens
@@ -131,7 +131,7 @@ def evaluate(model, tokenizer, rows, pol, batch_size: int = 32) -> tuple[pd.Data
     if unknown:
         raise ArgError(f"policy scheme={pol.scheme!r}: the checkpoint's tokenizer lacks {unknown}; set the policy's scheme to the checkpoint's")
     ids = [steering.chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in rows]
-    probs = np.exp(steering.first_position_logprobs(model, ids, [token_ids[t] for t in tokens], tokenizer.pad_token_id,
+    probs = np.exp(scoring.first_position_logprobs(model, ids, [token_ids[t] for t in tokens], tokenizer.pad_token_id,
                                                     policy_mod.scoring_temperature(pol), batch_size))
     y = np.array([r.should_refuse for r in rows])
     default = decisions.model_choice(probs)

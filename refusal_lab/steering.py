@@ -24,7 +24,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from refusal_lab import policy as policy_mod
-from refusal_lab.scoring import _left_padded
+from refusal_lab.scoring import _left_padded, first_position_logprobs, generate_after
 
 
 def chat_ids(tokenizer, messages: list[dict]) -> list[int]:
@@ -85,25 +85,6 @@ class FirstPositionPolicy(LogitsProcessor):
         return out
 
 
-@torch.no_grad()
-def first_position_logprobs(model, id_lists: list[list[int]], token_ids: list[int], pad_id: int,
-                            temperature: float = 1.0, batch_size: int = 32) -> np.ndarray:
-    """[n, n_tokens] log-softmax (over the whole vocabulary, at `temperature`) of the control
-    tokens at the first response position. Log space keeps tiny probabilities exact for the
-    bias rule."""
-    model.eval()
-    device = next(model.parameters()).device
-    order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
-    out = np.zeros((len(id_lists), len(token_ids)), dtype=np.float64)
-    index = torch.tensor(token_ids, device=device)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        ids, mask, pos = _left_padded([id_lists[i] for i in chunk], pad_id, device)
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits[:, -1, :]
-        out[chunk] = torch.log_softmax(logits.float() / temperature, dim=-1)[:, index].double().cpu().numpy()
-    return out
-
-
 @dataclass
 class Steered:
     chosen: np.ndarray        # index into the policy's tokens per prompt
@@ -137,19 +118,12 @@ def decide_and_generate(model, tokenizer, id_lists: list[list[int]], pol: policy
         chosen = policy_mod.apply(pol, probs, tokens)
         texts, finish = [], []
         if max_new_tokens > 0:
-            device = next(model.parameters()).device
-            for start in range(0, len(id_lists), batch_size):
-                batch = [x + [ids[c]] for x, c in zip(id_lists[start:start + batch_size], chosen[start:start + batch_size])]
-                inp, mask, _ = _left_padded(batch, tokenizer.pad_token_id, device)
-                # control tokens belong at the first position only (see scoring.generate_forced)
-                out = model.generate(input_ids=inp, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                                     suppress_tokens=ids)
-                for row in out[:, inp.shape[1]:].tolist():
-                    ended = tokenizer.eos_token_id in row
-                    row = row[:row.index(tokenizer.eos_token_id)] if ended else row
-                    texts.append(_visible(tokenizer, row, tokens))
-                    finish.append("stop" if ended else "length")
+            forced = [x + [ids[c]] for x, c in zip(id_lists, chosen)]
+            for row in generate_after(model, tokenizer, forced, max_new_tokens, batch_size):
+                ended = tokenizer.eos_token_id in row
+                row = row[:row.index(tokenizer.eos_token_id)] if ended else row
+                texts.append(_visible(tokenizer, row, tokens))
+                finish.append("stop" if ended else "length")
         else:
             texts, finish = [""] * len(id_lists), ["length"] * len(id_lists)
     return Steered(chosen=chosen, tokens=tokens, probs=probs, texts=texts, finish=finish)

@@ -40,14 +40,13 @@ def test_split_keeps_near_duplicates_on_one_side_and_drops_exact_copies():
     rows = [ex(f"Tell me a fact about topic number {i} in the world of science") for i in range(60)]
     rows += [ex(f"tell me a fact about topic number {i} in the world of science!") for i in range(10)]  # exact after normalising
     rows += [ex(f"Tell me a fact about topic number {i} in the world of science please") for i in range(10, 20)]  # near
-    train, evals, report = split_pool(rows, 15, seed=3, threshold=0.8)
-    assert report["exact_duplicates_dropped"] == 10
-    assert len(train) + len(evals) == 70 and len(evals) >= 15
-    train_sh = [shingles(r.prompt) for r in train]
-    for e in evals:
-        assert all(jaccard(shingles(e.prompt), t) < 0.8 for t in train_sh)
-    again = split_pool(list(reversed(rows)), 15, seed=3, threshold=0.8)
-    assert sorted(r.prompt for r in again[1]) != [] and {r.id for r in again[1]} <= {r.id for r in rows}
+    for ordered in (rows, list(reversed(rows))):  # whichever copy comes first is kept
+        train, evals, report = split_pool(ordered, 15, seed=3, threshold=0.8)
+        assert report["exact_duplicates_dropped"] == 10
+        assert len(train) + len(evals) == 70 and len(evals) >= 15
+        train_sh = [shingles(r.prompt) for r in train]
+        for e in evals:
+            assert all(jaccard(shingles(e.prompt), t) < 0.8 for t in train_sh)
 
 
 def test_split_is_seeded():

@@ -76,3 +76,18 @@ def test_category_scheme_on_coconot(tmp_path, shared_data):
     proc = run_cli(tmp_path, "data=coconot", "tokens=category", "mix.total=1200", "logger=disabled")
     _, summary = check_run(tmp_path, proc, min_auroc=0.7)
     assert summary["eval/n_prompts"] == 200 + 379 + 100
+
+
+def test_baseline_without_tokens_is_judged_from_generated_text(tmp_path, compose):
+    from refusal_lab.config import validate
+    from refusal_lab.judges import pattern_refused
+    from refusal_lab.pipeline import run
+
+    cfg = validate(compose(["tokens=none", "logger=disabled", "train.max_steps=40", "mix.total=120",
+                            "eval.max_prompts=40", "eval.samples_per_kind=0", "eval.max_new_tokens=12", "train.threads=2"]))
+    summary = run(cfg, tmp_path / "run")
+    scores = pd.read_csv(tmp_path / "run" / "scores.csv", keep_default_na=False)
+    assert summary["eval/score_kind"] == "pattern_judge"
+    assert list(scores["refused_default"]) == [pattern_refused(t) for t in scores["response"]]
+    assert summary["eval/refusal_rate"] == pytest.approx(scores["refused_default"].mean())
+    assert not (tmp_path / "run" / "sweep.csv").exists()  # no control tokens, no steering rules

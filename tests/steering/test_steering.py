@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from refusal_lab import policy, steering
+from refusal_lab import policy, scoring, steering
 from refusal_lab.builtin_data import builtin_pools
 
 torch.set_num_threads(1)
@@ -20,7 +20,7 @@ def setup(model_and_tokenizer):
     assert len({len(x) for x in ids}) > 1  # different lengths: left padding is exercised
     tokens = policy.Policy(scheme="category").tokens
     token_ids = {t: tok.convert_tokens_to_ids(t) for t in tokens}
-    logp = steering.first_position_logprobs(model, ids, list(token_ids.values()), tok.pad_token_id)
+    logp = scoring.first_position_logprobs(model, ids, list(token_ids.values()), tok.pad_token_id)
     return model, tok, ids, tokens, token_ids, logp
 
 
