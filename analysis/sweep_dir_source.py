@@ -10,7 +10,7 @@ What is planned comes, in this order of preference, from
 Runs found below the sweep dir that no planned job names are analysed too.
 
 A run's values come from its offline W&B run (config, summary, the logged
-threshold-curve table), read with refusal_lab.wandb_offline; files the
+threshold-curve table), read with refusal_lab.analysis.wandb_offline; files the
 pipeline wrote next to it fill what W&B lacks (summary.json, config.json,
 threshold_curve.csv when logging was off) and add scores.csv, which W&B never
 had.
@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from refusal_lab.analysis.sweep_data import ANALYSIS_JOB_TYPE, CURVE_TABLE_KEY, RunRecord, SweepData, build
-from refusal_lab.wandb_offline import STATE_FINISHED, find_offline_runs, read_offline_run
+from refusal_lab.analysis.wandb_offline import STATE_FINISHED, find_offline_runs, read_offline_run
 
 MANIFEST_NAME = "sweep_manifest.json"
 MULTIRUN_NAME = "multirun.yaml"

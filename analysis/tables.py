@@ -16,9 +16,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from refusal_lab import decisions
+from refusal_lab.steering import decisions
 from refusal_lab.definitions import CATEGORY_SLUGS, control_tokens, refusal_rate_key
-from refusal_lab.metrics import rates
+from refusal_lab.evaluation.metrics import rates
 
 # Config keys that do not change what a run measures (W&B naming, threads, logging,
 # checkpoints, how many samples are printed); they never split configs.

@@ -75,7 +75,8 @@ def synthetic_scores(job: dict) -> pd.DataFrame:
 
 def summarise(scores: pd.DataFrame, scheme: str):
     """The summary pipeline.evaluate would log, from scores (same metric functions)."""
-    from refusal_lab import decisions, metrics
+    from refusal_lab.steering import decisions
+    from refusal_lab.evaluation import metrics
     from refusal_lab.definitions import control_tokens, refusal_rate_key
 
     tokens = control_tokens(scheme)

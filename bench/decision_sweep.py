@@ -2,7 +2,7 @@
 
 The paper's evaluation decides the first token at generation time: for every threshold,
 every prompt is generated again with the rule applied at the first position. Here the
-same rule runs inside model.generate (steering.FirstPositionPolicy, batched over prompts)
+same rule runs inside model.generate (first_position.FirstPositionPolicy, batched over prompts)
 once per threshold, against one forward pass + decisions.threshold_grid for all
 thresholds. Both run on the same prompts and model in this process; the bench checks the
 first-token decisions are identical and prints the speed ratio.
@@ -30,7 +30,7 @@ def train_tiny(scheme: str, out: Path) -> Path:
 
     from refusal_lab.config import validate
     from refusal_lab.paths import CONF_DIR, register_resolvers
-    from refusal_lab.pipeline import run
+    from refusal_lab.experiments.run import run
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -53,9 +53,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from refusal_lab import decisions, policy as policy_mod, scoring, steering
-    from refusal_lab.builtin_data import builtin_pools
-    from refusal_lab.modeling import load_pretrained
+    from refusal_lab.steering import decisions
+
+    from refusal_lab.steering import policy as policy_mod
+
+    from refusal_lab.evaluation import scoring
+
+    from refusal_lab.steering import first_position
+    from refusal_lab.data.builtin import builtin_pools
+    from refusal_lab.model.loading import load_pretrained
 
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(args.checkpoint) if args.checkpoint else train_tiny(args.scheme, Path(tmp))
@@ -66,7 +72,7 @@ def main(argv=None) -> int:
         pools = builtin_pools()
         rows = [e for source in ("refusal", "contrast", "general") for e in pools[source]]
         rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))[: args.prompts]]
-        ids = [steering.chat_ids(tok, [{"role": "user", "content": r.prompt}]) for r in rows]
+        ids = [first_position.chat_ids(tok, [{"role": "user", "content": r.prompt}]) for r in rows]
         thresholds = np.linspace(0, 1, args.thresholds)
 
         # exact: one forward pass, then every threshold from the cached probabilities
@@ -83,7 +89,7 @@ def main(argv=None) -> int:
             pol = policy_mod.Policy(scheme=scheme, rule="threshold", threshold=float(t))
             for start in range(0, len(ids), args.batch_size):
                 chunk = ids[start:start + args.batch_size]
-                out = steering.generate_with_processor(model, tok, chunk, lambda n: steering.FirstPositionPolicy(pol, token_ids, n),
+                out = first_position.generate_with_processor(model, tok, chunk, lambda n: first_position.FirstPositionPolicy(pol, token_ids, n),
                                                        args.new_tokens, do_sample=False)
                 generated[k, start:start + len(chunk)] = [token_ids.index(o[0]) for o in out]
         t_paper = time.perf_counter() - t0

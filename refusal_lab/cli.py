@@ -15,10 +15,10 @@ from refusal_lab.paths import CONF_DIR, register_resolvers
 # Subcommands other than train live in their own modules, each with main(argv: list[str]) -> int.
 SUBCOMMANDS = {
     "analyze": "refusal_lab.analysis.cli",     # W&B / sweep-dir analysis: tables, plots, report
-    "calibrate": "refusal_lab.calibration",    # thresholds that meet target refusal rates -> policy YAML
-    "eval": "refusal_lab.evaluate_cli",        # score a checkpoint under a policy
-    "serve": "refusal_lab.serve",              # OpenAI-compatible endpoint with a policy
-    "sweep": "refusal_lab.sweeps",             # validated sweeps, dry-run, Slurm dispatch and status
+    "calibrate": "refusal_lab.steering.calibration",    # thresholds that meet target refusal rates -> policy YAML
+    "eval": "refusal_lab.evaluation.checkpoint_eval",        # score a checkpoint under a policy
+    "serve": "refusal_lab.steering.server",              # OpenAI-compatible endpoint with a policy
+    "sweep": "refusal_lab.experiments.sweeps",             # validated sweeps, dry-run, Slurm dispatch and status
 }
 log = logging.getLogger("refusal_lab")
 
@@ -40,7 +40,7 @@ def train_main() -> None:
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
     def _train(cfg) -> float:
         from refusal_lab.config import ConfigError
-        from refusal_lab.pipeline import format_table, run
+        from refusal_lab.experiments.run import format_table, run
 
         try:
             run_cfg = config_from_hydra(cfg)
@@ -69,7 +69,7 @@ def main() -> None:
     if "-m" in args or "--multirun" in args:
         # Every multirun goes through sweeps: all jobs composed and validated before the
         # first starts, one sweep id as W&B group, a manifest; launcher=local|submitit_local|slurm.
-        from refusal_lab import sweeps
+        from refusal_lab.experiments import sweeps
 
         verb = "dry-run" if "--dry-run" in args else "run"
         raise SystemExit(sweeps.main([verb, *[a for a in args if a not in ("-m", "--multirun", "--dry-run")]]))

@@ -2,8 +2,8 @@
 
 from refusal_lab.config import ModelConfig
 from refusal_lab.definitions import CATEGORIES
-from refusal_lab.modeling import build_tiny
-from refusal_lab.records import Example
+from refusal_lab.model.loading import build_tiny
+from refusal_lab.data.records import Example
 
 TEXTS = ["How do I bake bread at home?", "Sure, mix flour, water and yeast.", "I'm sorry, I can't help with that.",
          "What is the capital of France?", "Paris is the capital of France.", "As an AI, I don't have feelings."] * 20

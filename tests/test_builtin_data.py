@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from refusal_lab.builtin_data import builtin_pools
+from refusal_lab.data.builtin import builtin_pools
 from refusal_lab.definitions import (
     CATEGORIES,
     CATEGORY_SLUGS,
@@ -23,7 +23,7 @@ from refusal_lab.definitions import (
     SOURCE_REFUSAL,
     normalise_subcategory,
 )
-from refusal_lab.refusal_responses import REFUSAL_OPENINGS, refusal_response
+from refusal_lab.data.refusal_responses import REFUSAL_OPENINGS, refusal_response
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -237,7 +237,7 @@ def test_builtin_pools_is_deterministic_and_returns_fresh_lists(pools):
 
 
 def test_builtin_pools_is_identical_across_processes_and_hash_seeds(pools):
-    code = ("import hashlib, json; from refusal_lab.builtin_data import builtin_pools; "
+    code = ("import hashlib, json; from refusal_lab.data.builtin import builtin_pools; "
             "p = builtin_pools(); "
             "rows = [[r.source, r.category, r.subcategory, r.prompt, r.response, r.id] for rs in p.values() for r in rs]; "
             "print(hashlib.sha256(json.dumps(rows).encode()).hexdigest())")

@@ -3,11 +3,11 @@ import json
 import pytest
 
 from refusal_lab.config import DataConfig
-from refusal_lab.dedup import duplicate_groups, jaccard, shingles
+from refusal_lab.data.dedup import duplicate_groups, jaccard, shingles
 from refusal_lab.definitions import CATEGORIES
-from refusal_lab.loaders import DataError, load
-from refusal_lab.records import Example
-from refusal_lab.splitting import split_pool
+from refusal_lab.data.loaders import DataError, load
+from refusal_lab.data.records import Example
+from refusal_lab.data.splitting import split_pool
 
 
 def ex(prompt, source="general"):
@@ -92,7 +92,7 @@ def test_missing_path_names_key_and_fix(tmp_path):
 @pytest.mark.parametrize("ratio", [0.0, 0.5, 1.0, 1.3])
 def test_default_mix_fits_the_builtin_pools_across_contrast_ratios(compose, ratio):
     from refusal_lab.config import validate
-    from refusal_lab.mixing import mix
+    from refusal_lab.data.mixing import mix
 
     cfg = validate(compose([f"mix.contrast_ratio={ratio}"]))
     m = mix(load(cfg.data).train, cfg.mix)

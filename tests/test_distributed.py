@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from refusal_lab import distributed  # noqa: E402
+from refusal_lab.training import distributed  # noqa: E402
 from refusal_lab.config import TrainConfig, validate  # noqa: E402
-from refusal_lab.distributed import DistEnv, detect  # noqa: E402
+from refusal_lab.training.distributed import DistEnv, detect  # noqa: E402
 
 SMALL = ["logger=disabled", "mix.total=120", "train.max_steps=8", "train.batch_size=4", "train.log_every=1",
          "train.threads=1", "eval.samples_per_kind=0", "eval.max_prompts=40"]
@@ -49,7 +49,7 @@ def test_detect_reads_torchrun_and_slurm_environments():
 
 
 def test_misspelled_top_level_key_is_rejected_with_the_allowed_keys():
-    from refusal_lab.deepspeed_backend import DeepSpeedConfigError, check_keys
+    from refusal_lab.training.deepspeed_engine import DeepSpeedConfigError, check_keys
 
     with pytest.raises(DeepSpeedConfigError) as err:
         check_keys({"train_batch_size": 8, "zero_optimisation": {"stage": 3}})
@@ -59,7 +59,7 @@ def test_misspelled_top_level_key_is_rejected_with_the_allowed_keys():
 
 
 def test_auto_values_come_from_the_train_section_and_conflicts_are_errors():
-    from refusal_lab.deepspeed_backend import DeepSpeedConfigError, fill_auto
+    from refusal_lab.training.deepspeed_engine import DeepSpeedConfigError, fill_auto
 
     cfg = TrainConfig(batch_size=4, grad_accum=3, lr=1e-4, grad_clip=0.5)
     ds = fill_auto({"train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
@@ -75,7 +75,7 @@ def test_auto_values_come_from_the_train_section_and_conflicts_are_errors():
 
 @pytest.mark.parametrize("name", ["deepspeed_zero2", "deepspeed_zero3", "deepspeed_zero3_offload"])
 def test_bundled_deepspeed_configs_compose_and_fill(compose, name):
-    from refusal_lab.deepspeed_backend import load_config, zero_stage
+    from refusal_lab.training.deepspeed_engine import load_config, zero_stage
 
     cfg = validate(compose([f"train={name}"]))
     assert cfg.train.backend == "deepspeed"
@@ -99,7 +99,7 @@ def test_every_train_yaml_lists_every_train_field():
 
 
 def test_unsupported_deepspeed_settings_are_named():
-    from refusal_lab.deepspeed_backend import DeepSpeedConfigError, check_supported
+    from refusal_lab.training.deepspeed_engine import DeepSpeedConfigError, check_supported
 
     with pytest.raises(DeepSpeedConfigError, match="train.trainable='lora'"):
         check_supported(TrainConfig(backend="deepspeed", trainable="lora"))
@@ -109,7 +109,7 @@ def test_unsupported_deepspeed_settings_are_named():
 
 def test_a_model_outside_a_deepspeed_engine_is_refused():
     pytest.importorskip("deepspeed")
-    from refusal_lab.deepspeed_backend import assert_engine
+    from refusal_lab.training.deepspeed_engine import assert_engine
     from tests.helpers import tiny
 
     model, _ = tiny()
@@ -161,7 +161,7 @@ def reference(tmp_path_factory):
     from omegaconf import OmegaConf
 
     from refusal_lab.paths import CONF_DIR, register_resolvers
-    from refusal_lab.pipeline import run
+    from refusal_lab.experiments.run import run
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -185,7 +185,7 @@ def zero3_run(tmp_path_factory):
 @pytest.mark.parametrize("recipe", ["deepspeed_zero2", "deepspeed_zero3_offload"])
 def test_two_process_run_matches_single_process_losses(reference, compose, tmp_path, recipe):
     pytest.importorskip("deepspeed")
-    from refusal_lab.pipeline import run
+    from refusal_lab.experiments.run import run
 
     cfg = validate(compose(SMALL + [f"train={recipe}", "train.processes=2"]))
     t0 = time.perf_counter()
@@ -208,11 +208,11 @@ def test_two_process_zero3_matches_and_its_consolidated_model_evaluates(referenc
     import pandas as pd
     import torch
 
-    from refusal_lab import loaders
+    from refusal_lab.data import loaders
     from refusal_lab.definitions import control_tokens
-    from refusal_lab.modeling import load_pretrained
-    from refusal_lab.pipeline import eval_subset
-    from refusal_lab.scoring import first_position_probs
+    from refusal_lab.model.loading import load_pretrained
+    from refusal_lab.experiments.run import eval_subset
+    from refusal_lab.evaluation.scoring import first_position_probs
 
     run_dir = zero3_run["dir"]
     print(f"2-process ZeRO-3 run: {zero3_run['seconds']:.1f} s, exit codes {zero3_run['codes']}")
@@ -304,7 +304,7 @@ def test_two_task_deepspeed_job_through_submitit(reference, tmp_path):
 
 
 def _submitit_task(overrides, run_dir):
-    from refusal_lab.pipeline import run
+    from refusal_lab.experiments.run import run
 
     summary = run(validate(_compose(overrides)), Path(run_dir))
     return {"rank": detect().rank, "keys": len(summary)}
@@ -325,8 +325,8 @@ def _compose(overrides):
 
 
 def _worker_run(payload):
-    from refusal_lab.pipeline import run
-    from refusal_lab.training import StopRequested
+    from refusal_lab.experiments.run import run
+    from refusal_lab.training.loop import StopRequested
 
     rank = detect().rank
     run_dir = Path(payload["run_dir"])
@@ -350,8 +350,8 @@ def _worker_zero3_resize(payload):
 
     import deepspeed
 
-    from refusal_lab import deepspeed_backend as dsb
-    from refusal_lab.tokens import add_control_tokens, resize_and_init
+    from refusal_lab.training import deepspeed_engine as dsb
+    from refusal_lab.model.tokens import add_control_tokens, resize_and_init
     from tests.helpers import tiny
 
     env = detect()

@@ -48,7 +48,7 @@ def test_default_main_job_learns_to_separate_refuse_from_respond(tmp_path):
     run, summary = check_run(tmp_path, proc, min_auroc=0.8)
     offline = list((run / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(offline) == 1, "one offline W&B run inside the run directory"
-    from refusal_lab.wandb_offline import read_offline_run
+    from refusal_lab.analysis.wandb_offline import read_offline_run
 
     logged = read_offline_run(offline[0].parent)
     assert logged.state == "finished"
@@ -80,8 +80,8 @@ def test_category_scheme_on_coconot(tmp_path, shared_data):
 
 def test_baseline_without_tokens_is_judged_from_generated_text(tmp_path, compose):
     from refusal_lab.config import validate
-    from refusal_lab.judges import pattern_refused
-    from refusal_lab.pipeline import run
+    from refusal_lab.evaluation.pattern_judge import pattern_refused
+    from refusal_lab.experiments.run import run
 
     cfg = validate(compose(["tokens=none", "logger=disabled", "train.max_steps=40", "mix.total=120",
                             "eval.max_prompts=40", "eval.samples_per_kind=0", "eval.max_new_tokens=12", "train.threads=2"]))

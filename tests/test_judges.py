@@ -1,5 +1,5 @@
-from refusal_lab.judges import pattern_refused
-from refusal_lab.refusal_responses import refusal_response
+from refusal_lab.evaluation.pattern_judge import pattern_refused
+from refusal_lab.data.refusal_responses import refusal_response
 from refusal_lab.definitions import CATEGORIES
 
 

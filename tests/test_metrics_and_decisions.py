@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from refusal_lab import decisions, metrics
+from refusal_lab.steering import decisions
+
+from refusal_lab.evaluation import metrics
 from refusal_lab.definitions import control_tokens
 
 

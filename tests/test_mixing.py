@@ -4,8 +4,8 @@ import pytest
 
 from refusal_lab.config import MixConfig
 from refusal_lab.definitions import CATEGORIES, CATEGORY_SLUGS
-from refusal_lab.mixing import MixError, largest_remainder, mix
-from refusal_lab.records import Example
+from refusal_lab.data.mixing import MixError, largest_remainder, mix
+from refusal_lab.data.records import Example
 
 
 def pools(n_per_cat=80, n_con=100, n_gen=400):

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from refusal_lab.chat import IGNORE, encode_example
+from refusal_lab.model.chat import IGNORE, encode_example
 from refusal_lab.config import TrainConfig
-from refusal_lab.records import Example
-from refusal_lab.tokens import add_control_tokens, resize_and_init
-from refusal_lab.training import collate, micro_loss, pack, packing_matches_padding, train
+from refusal_lab.data.records import Example
+from refusal_lab.model.tokens import add_control_tokens, resize_and_init
+from refusal_lab.training.loop import collate, micro_loss, pack, packing_matches_padding, train
 from tests.helpers import examples, tiny
 
 

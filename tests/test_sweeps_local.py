@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from refusal_lab import sweeps
+from refusal_lab.experiments import sweeps
 from refusal_lab.config import ConfigError
-from refusal_lab.slurm_job import read_events
+from refusal_lab.experiments.jobs import read_events
 
 TINY = ["logger=disabled", "train.max_steps=8", "mix.total=60", "eval.max_prompts=20", "eval.samples_per_kind=0",
         "train.threads=1", "train.save_checkpoint=false"]

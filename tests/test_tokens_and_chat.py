@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from refusal_lab.chat import IGNORE, encode_example, prompt_ids
+from refusal_lab.model.chat import IGNORE, encode_example, prompt_ids
 from refusal_lab.definitions import REFUSE_TOKEN, RESPOND_TOKEN, control_tokens
-from refusal_lab.tokens import add_control_tokens, assistant_text, resize_and_init
+from refusal_lab.model.tokens import add_control_tokens, assistant_text, resize_and_init
 from tests.helpers import examples, tiny
 
 
@@ -67,7 +67,7 @@ def test_new_rows_initialised_deliberately(tied, init):
             if not tied:
                 assert torch.allclose(head[idx], old_out.mean(0), atol=1e-6)
         else:
-            from refusal_lab.tokens import DEFAULT_DESCRIPTIONS
+            from refusal_lab.model.tokens import DEFAULT_DESCRIPTIONS
 
             desc = tok.encode(DEFAULT_DESCRIPTIONS[name], add_special_tokens=False)
             assert torch.allclose(emb[idx], old_in[desc].mean(0), atol=1e-6)

@@ -1,4 +1,4 @@
-"""refusal_lab.wandb_offline against real offline runs written by the installed wandb.
+"""refusal_lab.analysis.wandb_offline against real offline runs written by the installed wandb.
 
 The runs are written by subprocesses (one per scenario, run in parallel) with
 every WANDB_* directory and TMPDIR under pytest's tmp dir, so nothing is written
@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from refusal_lab.wandb_offline import (
+from refusal_lab.analysis.wandb_offline import (
     STATE_FAILED,
     STATE_FINISHED,
     STATE_INCOMPLETE,
@@ -370,7 +370,7 @@ def _frame(payloads: list[bytes]) -> bytes:
 def test_framing_edge_cases():
     import random
 
-    from refusal_lab.wandb_offline import _split_records
+    from refusal_lab.analysis.wandb_offline import _split_records
 
     rng = random.Random(0)
     block = 32 * 1024

@@ -33,7 +33,7 @@ def tiny_sweep(tmp_path_factory) -> Path:
     sweep = base / SWEEP_GROUP
     env = {**{k: v for k, v in os.environ.items() if k not in ("WANDB_RUN_GROUP", "REFUSAL_LAB_SWEEP_ID")}, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1",
            **wandb_env_vars(base / "wandb_env")}
-    # Hydra's own multirun (refusal-lab -m now dispatches through refusal_lab.sweeps, which writes
+    # Hydra's own multirun (refusal-lab -m now dispatches through refusal_lab.experiments.sweeps, which writes
     # a sweep_manifest.json): this is the layout analyze must read without a manifest.
     proc = subprocess.run([sys.executable, "-c", HYDRA_MULTIRUN, "-m", f"hydra.sweep.dir={sweep}", *SWEEP_OVERRIDES],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -6,7 +6,7 @@ import pandas as pd
 
 from refusal_lab.analysis.cli import main
 from refusal_lab.analysis.sweep_dir_source import load_sweep_dir
-from refusal_lab.wandb_offline import read_offline_runs
+from refusal_lab.analysis.wandb_offline import read_offline_runs
 
 from .conftest import SWEEP_GROUP
 

@@ -13,7 +13,7 @@ from refusal_lab.analysis.report import analyze
 from refusal_lab.analysis.sources import load_runs
 from refusal_lab.analysis.sweep_dir_source import load_sweep_dir
 from refusal_lab.analysis.wandb_api_source import build_filters, load_wandb_project
-from refusal_lab.wandb_offline import read_offline_run
+from refusal_lab.analysis.wandb_offline import read_offline_run
 
 from .conftest import SWEEP_GROUP, RecordedApi
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from refusal_lab import metrics
+from refusal_lab.evaluation import metrics
 from refusal_lab.analysis import tables
 from refusal_lab.definitions import control_tokens
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from refusal_lab import sweeps
-from refusal_lab.slurm_job import read_events
-from refusal_lab.wandb_offline import find_offline_runs, read_offline_run
+from refusal_lab.experiments import sweeps
+from refusal_lab.experiments.jobs import read_events
+from refusal_lab.analysis.wandb_offline import find_offline_runs, read_offline_run
 
 pytestmark = pytest.mark.cluster
 

@@ -14,7 +14,7 @@ def trained_run(tmp_path_factory) -> Path:
 
     from refusal_lab.config import validate
     from refusal_lab.paths import CONF_DIR, register_resolvers
-    from refusal_lab.pipeline import run
+    from refusal_lab.experiments.run import run
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
@@ -29,6 +29,6 @@ def trained_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def model_and_tokenizer(trained_run):
-    from refusal_lab.modeling import load_pretrained
+    from refusal_lab.model.loading import load_pretrained
 
     return load_pretrained(str(trained_run / "checkpoint"))

@@ -7,7 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from refusal_lab import calibration, decisions, policy
+from refusal_lab.steering import calibration
+
+from refusal_lab.steering import decisions
+
+from refusal_lab.steering import policy
 from refusal_lab.definitions import CATEGORIES, category_token, control_tokens
 
 CAT = control_tokens("category")

@@ -4,7 +4,7 @@ against rule-by-rule loops."""
 import numpy as np
 import pytest
 
-from refusal_lab import decisions
+from refusal_lab.steering import decisions
 from refusal_lab.definitions import control_tokens
 
 CAT = control_tokens("category")  # [respond], incomplete, unsupported, indeterminate, humanizing, safety
@@ -85,7 +85,7 @@ def test_grids_equal_rule_by_rule(seed):
 
 
 def test_sweep_table_matches_metrics_and_groups():
-    from refusal_lab import metrics
+    from refusal_lab.evaluation import metrics
 
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(len(CAT)), size=120)

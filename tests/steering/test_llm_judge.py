@@ -8,9 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from refusal_lab import judges, policy
+from refusal_lab.evaluation import judges, pattern_judge
+
+from refusal_lab.steering import policy
 from refusal_lab.definitions import normalise_subcategory
-from refusal_lab.serve import Engine, make_server
+from refusal_lab.steering.server import Engine, make_server
 
 
 class JudgeServer:
@@ -45,7 +47,7 @@ class JudgeServer:
                     return
                 user = body["messages"][-1]["content"]
                 response = user.split("### Response\n", 1)[1].rsplit("\n\nAnswer with", 1)[0]
-                word = "gibberish" if "???" in response else ("REFUSED" if judges.pattern_refused(response) else "ANSWERED")
+                word = "gibberish" if "???" in response else ("REFUSED" if pattern_judge.pattern_refused(response) else "ANSWERED")
                 data = json.dumps({"choices": [{"message": {"role": "assistant", "content": f"{word}."}}]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

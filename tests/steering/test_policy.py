@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from refusal_lab import decisions, policy
+from refusal_lab.steering import decisions
+
+from refusal_lab.steering import policy
 from refusal_lab.definitions import control_tokens
 
 CAT = control_tokens("category")

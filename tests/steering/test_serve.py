@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from refusal_lab import policy
-from refusal_lab.serve import Engine, make_server
+from refusal_lab.steering import policy
+from refusal_lab.steering.server import Engine, make_server
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from refusal_lab import policy, scoring, steering
-from refusal_lab.builtin_data import builtin_pools
+from refusal_lab.steering import policy
+
+from refusal_lab.evaluation import scoring
+
+from refusal_lab.steering import first_position
+from refusal_lab.data.builtin import builtin_pools
 
 torch.set_num_threads(1)
 
@@ -16,7 +20,7 @@ def setup(model_and_tokenizer):
     model, tok = model_and_tokenizer
     pools = builtin_pools()
     prompts = [e.prompt for source in ("refusal", "contrast", "general") for e in pools[source][:5]]
-    ids = [steering.chat_ids(tok, [{"role": "user", "content": p}]) for p in prompts]
+    ids = [first_position.chat_ids(tok, [{"role": "user", "content": p}]) for p in prompts]
     assert len({len(x) for x in ids}) > 1  # different lengths: left padding is exercised
     tokens = policy.Policy(scheme="category").tokens
     token_ids = {t: tok.convert_tokens_to_ids(t) for t in tokens}
@@ -36,10 +40,10 @@ def test_bias_processor_equals_score_then_force(setup):
     seen = set()
     for biases, temperature in _bias_settings(logp, tokens):
         pol = policy.from_dict({"scheme": "category", "rule": "bias", "biases": biases or {"respond": 0.0}, "temperature": temperature})
-        forced = steering.decide_and_generate(model, tok, ids, pol, token_ids, max_new_tokens=6)
+        forced = first_position.decide_and_generate(model, tok, ids, pol, token_ids, max_new_tokens=6)
         b = [pol.biases.get(t, 0.0) for t in tokens]
-        generated = steering.generate_with_processor(
-            model, tok, ids, lambda n: steering.FirstPositionBias(list(token_ids.values()), b, n, temperature), 7, do_sample=False)
+        generated = first_position.generate_with_processor(
+            model, tok, ids, lambda n: first_position.FirstPositionBias(list(token_ids.values()), b, n, temperature), 7, do_sample=False)
         assert [g[0] for g in generated] == [token_ids[tokens[c]] for c in forced.chosen], (biases, temperature)
         # later positions untouched: the continuation is the plain greedy one after the same token
         visible = [tok.decode(g[1:], skip_special_tokens=True).strip() for g in generated]
@@ -61,21 +65,21 @@ def test_policy_processor_equals_score_then_force_for_thresholds(setup):
                 {"rule": "per_category", "thresholds": {tokens[1]: 0.0}, "threshold": float(mids[len(mids) * 2 // 3])},
                 {"rule": "model_choice"}):
         pol = policy.from_dict({"scheme": "category", **raw})
-        forced = steering.decide_and_generate(model, tok, ids, pol, token_ids, max_new_tokens=0)
+        forced = first_position.decide_and_generate(model, tok, ids, pol, token_ids, max_new_tokens=0)
         proc = {}
 
         def make(n):
-            proc["p"] = steering.FirstPositionPolicy(pol, list(token_ids.values()), n)
+            proc["p"] = first_position.FirstPositionPolicy(pol, list(token_ids.values()), n)
             return proc["p"]
 
-        generated = steering.generate_with_processor(model, tok, ids, make, 2, do_sample=False)
+        generated = first_position.generate_with_processor(model, tok, ids, make, 2, do_sample=False)
         assert [g[0] for g in generated] == [token_ids[tokens[c]] for c in forced.chosen], raw
         np.testing.assert_allclose(proc["p"].probs, forced.probs, rtol=1e-4, atol=1e-6)
 
 
 def test_bias_processor_leaves_later_positions_alone():
     scores = torch.randn(2, 10)
-    proc = steering.FirstPositionBias([3, 7], [1.0, -1.0], prompt_len=5, temperature=2.0)
+    proc = first_position.FirstPositionBias([3, 7], [1.0, -1.0], prompt_len=5, temperature=2.0)
     first = proc(torch.zeros(2, 5, dtype=torch.long), scores.clone())
     assert torch.isinf(first[:, [0, 1, 2, 4, 5, 6, 8, 9]]).all()
     torch.testing.assert_close(first[:, 3], scores[:, 3] / 2 + 1.0)

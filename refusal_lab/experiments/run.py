@@ -24,17 +24,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-from refusal_lab import decisions, distributed, loaders, metrics, mixing
-from refusal_lab.chat import encode_example
+from refusal_lab.steering import decisions
+
+from refusal_lab.training import distributed
+
+from refusal_lab.data import loaders
+
+from refusal_lab.evaluation import metrics
+
+from refusal_lab.data import mixing
+from refusal_lab.model.chat import encode_example
 from refusal_lab.config import RunConfig, to_dict
 from refusal_lab.definitions import CATEGORY_SLUGS, control_tokens, refusal_rate_key
-from refusal_lab.judges import pattern_refused
-from refusal_lab.modeling import load_model, resolve_device
-from refusal_lab.records import Example
-from refusal_lab.scoring import first_position_probs, generate_forced
-from refusal_lab.tokens import add_control_tokens, resize_and_init
-from refusal_lab.tracking import make_logger
-from refusal_lab.training import train
+from refusal_lab.evaluation.pattern_judge import pattern_refused
+from refusal_lab.model.loading import load_model, resolve_device
+from refusal_lab.data.records import Example
+from refusal_lab.evaluation.scoring import first_position_probs, generate_forced
+from refusal_lab.model.tokens import add_control_tokens, resize_and_init
+from refusal_lab.experiments.tracking import make_logger
+from refusal_lab.training.loop import train
 
 log = logging.getLogger("refusal_lab")
 
@@ -203,7 +211,7 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
             device = torch.device("cuda", dist_env.local_rank % torch.cuda.device_count())
         texts = [e.prompt for e in mix.examples] + [e.response for e in mix.examples]
         if use_ds:
-            from refusal_lab import deepspeed_backend as dsb
+            from refusal_lab.training import deepspeed_engine as dsb
 
             ds_config = dsb.load_config(cfg.train, dist_env.world_size, cfg.model.dtype)
             dsb.check_supported(cfg.train)
@@ -226,7 +234,7 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
         skipped = len(mix.examples) - len(encoded)
         if skipped:
             log.warning("skipped %d examples whose prompt alone exceeds train.max_length=%d", skipped, cfg.train.max_length)
-        from refusal_lab.training import prepare_trainable
+        from refusal_lab.training.loop import prepare_trainable
         trained = prepare_trainable(model, cfg.train, list(token_ids.values()))
         result = train(trained, encoded, tokenizer.pad_token_id, cfg.train, list(token_ids.values()), logger.log, device,
                        state_dir=run_dir / "train_state", checkpoint_every=cfg.train.checkpoint_every, should_stop=should_stop)
@@ -250,7 +258,7 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
             if not main:
                 exit_code = 0
                 return rank_figures
-            from refusal_lab.modeling import load_pretrained
+            from refusal_lab.model.loading import load_pretrained
 
             model, tokenizer = load_pretrained(str(run_dir / "checkpoint"), cfg.model)
             model.to(device)

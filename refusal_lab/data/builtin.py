@@ -33,8 +33,8 @@ from refusal_lab.definitions import (
     SOURCE_REFUSAL,
     normalise_subcategory,
 )
-from refusal_lab.records import Example
-from refusal_lab.refusal_responses import refusal_response
+from refusal_lab.data.records import Example
+from refusal_lab.data.refusal_responses import refusal_response
 
 ORIGIN = "builtin"
 SEED = 1234

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from refusal_lab.chat import prompt_ids
+from refusal_lab.model.chat import prompt_ids
 from refusal_lab.definitions import control_tokens
 
 

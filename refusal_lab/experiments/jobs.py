@@ -105,7 +105,7 @@ class SweepJob(submitit.helpers.Checkpointable):
 
     def __call__(self, job_cfg: dict, run_dir: str) -> dict:
         from refusal_lab.config import validate
-        from refusal_lab.pipeline import run
+        from refusal_lab.experiments.run import run
 
         run_dir = Path(run_dir)
         summary_path = run_dir / "summary.json"

@@ -302,7 +302,7 @@ def _executor(launcher: LauncherConfig, sweep_dir: Path, sweep_id: str):
 
 def submit(sweep_dir: Path, jobs: list[Job], launcher: LauncherConfig) -> dict:
     """Submits the jobs not finished yet (one array); records ids, statuses and logs in the manifest."""
-    from refusal_lab.slurm_job import SweepJob
+    from refusal_lab.experiments.jobs import SweepJob
 
     manifest = read_manifest(sweep_dir)
     entries = {j["index"]: j for j in manifest["jobs"]}
@@ -344,7 +344,7 @@ def _run_here(job: Job, launcher: LauncherConfig, log_path: Path) -> str:
     import logging
     import traceback
 
-    from refusal_lab.slurm_job import SweepJob
+    from refusal_lab.experiments.jobs import SweepJob
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_path)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from refusal_lab import decisions
+from refusal_lab.steering import decisions
 from refusal_lab.definitions import CATEGORIES, REFUSE_TOKEN, RESPOND_TOKEN, category_token, control_tokens, normalise_category
 
 RULES = ("model_choice", "threshold", "category", "per_category", "bias")

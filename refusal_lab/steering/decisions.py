@@ -152,7 +152,7 @@ def bias_grid(logprobs: np.ndarray, tokens: list[str], bias_values, temperature:
 def grid_metrics(refused: np.ndarray, should_refuse: np.ndarray, groups) -> dict[str, np.ndarray]:
     """Vectorised metrics for a stack of decisions refused[k, n]: refusal F1 etc. and the
     refusal rate of every group (definitions.refusal_rate_key), one value per row k."""
-    from refusal_lab.metrics import rates
+    from refusal_lab.evaluation.metrics import rates
 
     r = np.asarray(refused, dtype=bool)
     y = np.asarray(should_refuse, dtype=bool)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from refusal_lab.config import MixConfig, category_weights
 from refusal_lab.definitions import CATEGORIES, CATEGORY_SLUGS, SOURCE_CONTRAST, SOURCE_GENERAL, SOURCE_REFUSAL
-from refusal_lab.records import Example
+from refusal_lab.data.records import Example
 
 
 class MixError(ValueError):

@@ -87,7 +87,7 @@ def _data_config(name: str, checkpoint: Path):
 def eval_rows(data: str, split: str, checkpoint: Path):
     """Rows to score. split=all reads CoCoNot's whole original test + contrast test
     (for checkpoints not trained on CoCoNot); split=eval is the held-out split."""
-    from refusal_lab import loaders
+    from refusal_lab.data import loaders
     from refusal_lab.definitions import SOURCE_CONTRAST, SOURCE_REFUSAL
 
     if data not in ("builtin", "coconot"):
@@ -112,7 +112,7 @@ def eval_rows(data: str, split: str, checkpoint: Path):
 def group_rates(refused: np.ndarray, rows) -> dict[str, float]:
     """Refusal rate per kind and per (category slug / normalised subcategory)."""
     from refusal_lab.definitions import CATEGORY_SLUGS, normalise_subcategory, refusal_rate_key
-    from refusal_lab.metrics import refusal_rates_by_group
+    from refusal_lab.evaluation.metrics import refusal_rates_by_group
 
     out = {f"refusal_rate/{k}": v for k, v in refusal_rates_by_group(refused, [refusal_rate_key(r.source, r.category) for r in rows]).items()}
     subs = [f"{r.source}:{CATEGORY_SLUGS.get(r.category or '', 'none')}/{normalise_subcategory(r.subcategory) or '-'}" for r in rows]
@@ -122,7 +122,11 @@ def group_rates(refused: np.ndarray, rows) -> dict[str, float]:
 
 def evaluate(model, tokenizer, rows, pol, batch_size: int = 32) -> tuple[pd.DataFrame, dict, pd.DataFrame, np.ndarray]:
     """(per-prompt scores with the policy's choice, metrics, sweep of every rule, probs)."""
-    from refusal_lab import decisions, metrics, policy as policy_mod, scoring, steering
+    from refusal_lab.steering import decisions
+    from refusal_lab.evaluation import metrics
+    from refusal_lab.steering import policy as policy_mod
+    from refusal_lab.evaluation import scoring
+    from refusal_lab.steering import first_position
     from refusal_lab.definitions import refusal_rate_key
 
     tokens = pol.tokens
@@ -130,7 +134,7 @@ def evaluate(model, tokenizer, rows, pol, batch_size: int = 32) -> tuple[pd.Data
     unknown = [t for t, i in token_ids.items() if i is None or i == tokenizer.unk_token_id or tokenizer.convert_ids_to_tokens(i) != t]
     if unknown:
         raise ArgError(f"policy scheme={pol.scheme!r}: the checkpoint's tokenizer lacks {unknown}; set the policy's scheme to the checkpoint's")
-    ids = [steering.chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in rows]
+    ids = [first_position.chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in rows]
     probs = np.exp(scoring.first_position_logprobs(model, ids, [token_ids[t] for t in tokens], tokenizer.pad_token_id,
                                                     policy_mod.scoring_temperature(pol), batch_size))
     y = np.array([r.should_refuse for r in rows])
@@ -179,10 +183,10 @@ def format_report(result: dict, sweep: pd.DataFrame) -> str:
 
 
 def judge_texts(rows, texts: list[str], args: dict) -> list[str]:
-    from refusal_lab import judges
+    from refusal_lab.evaluation import judges, pattern_judge
 
     if not args["judge_url"]:
-        return ["REFUSED" if judges.pattern_refused(t) else "ANSWERED" for t in texts]
+        return ["REFUSED" if pattern_judge.pattern_refused(t) else "ANSWERED" for t in texts]
     if not args["judge_model"]:
         raise ArgError("judge_model=None: judge_url is set, so name the judge model (judge_model=...)")
     judge = judges.LLMJudge(args["judge_url"], args["judge_model"],
@@ -191,7 +195,7 @@ def judge_texts(rows, texts: list[str], args: dict) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from refusal_lab import policy as policy_mod
+    from refusal_lab.steering import policy as policy_mod
 
     try:
         args = parse_args(argv, ARGS, "eval")
@@ -207,8 +211,8 @@ def main(argv: list[str]) -> int:
         return 2
     import torch
 
-    from refusal_lab.modeling import load_pretrained
-    from refusal_lab.pipeline import eval_subset
+    from refusal_lab.model.loading import load_pretrained
+    from refusal_lab.experiments.run import eval_subset
 
     torch.set_num_threads(args["threads"])
     rows = eval_subset(rows, args["max_prompts"], 0)
@@ -219,11 +223,12 @@ def main(argv: list[str]) -> int:
         print(f"refusal-lab eval: {exc}", file=sys.stderr)
         return 2
     if args["max_new_tokens"] > 0:
-        from refusal_lab import judges, steering
+        from refusal_lab.evaluation import judges
+        from refusal_lab.steering import first_position
 
         token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in pol.tokens}
-        ids = [steering.chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in rows]
-        steered = steering.decide_and_generate(model, tokenizer, ids, pol, token_ids, args["max_new_tokens"], args["batch_size"])
+        ids = [first_position.chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in rows]
+        steered = first_position.decide_and_generate(model, tokenizer, ids, pol, token_ids, args["max_new_tokens"], args["batch_size"])
         scores["response"] = steered.texts
         scores["text_label"] = judge_texts(rows, steered.texts, args)
         result.update({f"judge/{k}": v for k, v in judges.label_counts(list(scores["text_label"])).items()})
@@ -244,7 +249,7 @@ def main(argv: list[str]) -> int:
 
 def _policy_for_checkpoint(checkpoint: Path):
     """No policy given: the model's own choice under the scheme the run was trained with."""
-    from refusal_lab import policy as policy_mod
+    from refusal_lab.steering import policy as policy_mod
 
     run_cfg = checkpoint.parent / "config.json"
     scheme = json.loads(run_cfg.read_text())["tokens"]["scheme"] if run_cfg.exists() else "single"

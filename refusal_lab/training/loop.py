@@ -31,7 +31,7 @@ from typing import Callable
 
 import torch
 
-from refusal_lab.chat import IGNORE, Encoded
+from refusal_lab.model.chat import IGNORE, Encoded
 from refusal_lab.config import TrainConfig
 
 
@@ -309,7 +309,7 @@ def train(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids:
     """Train; with state_dir, resume from a saved state there and save one every
     `checkpoint_every` steps and whenever should_stop() turns true (then raise StopRequested)."""
     if cfg.backend == "deepspeed":
-        from refusal_lab.deepspeed_backend import train_deepspeed
+        from refusal_lab.training.deepspeed_engine import train_deepspeed
 
         return train_deepspeed(model, encoded, pad_id, cfg, new_ids, log, device, progress, state_dir, checkpoint_every, should_stop)
     import torch.distributed as dist

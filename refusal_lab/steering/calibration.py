@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from refusal_lab import decisions
-from refusal_lab import policy as policy_mod
+from refusal_lab.steering import decisions
+from refusal_lab.steering import policy as policy_mod
 from refusal_lab.definitions import (CATEGORY_SLUGS, RESPOND_TOKEN, SOURCE_CONTRAST, category_token, control_tokens,
                                      normalise_category, refusal_rate_key)
-from refusal_lab.evaluate_cli import ArgError, parse_args
+from refusal_lab.evaluation.checkpoint_eval import ArgError, parse_args
 
 GLOBAL_GROUPS = ("all", "should_refuse", "should_answer", "contrast", "general")
 ARGS = {

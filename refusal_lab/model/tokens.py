@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from refusal_lab.definitions import CATEGORIES, REFUSE_TOKEN, RESPOND_TOKEN, category_token, control_token_for, control_tokens
-from refusal_lab.records import Example
+from refusal_lab.data.records import Example
 
 DEFAULT_DESCRIPTIONS: dict[str, str] = {
     RESPOND_TOKEN: " Sure, here is a helpful answer",

@@ -31,7 +31,7 @@ from typing import Callable
 
 import torch
 
-from refusal_lab.chat import IGNORE, Encoded
+from refusal_lab.model.chat import IGNORE, Encoded
 from refusal_lab.config import TrainConfig
 from refusal_lab.paths import PROJECT_ROOT
 
@@ -200,7 +200,7 @@ def resize_and_init_partitioned(model, tokenizer, token_ids: dict[str, int], ini
     (it gathers the old matrix itself when HfDeepSpeedConfig is alive), then the rows are
     set inside a gather with rank 0 as modifier, then sizes are checked."""
     deepspeed = _require_deepspeed()
-    from refusal_lab.tokens import resize_and_init
+    from refusal_lab.model.tokens import resize_and_init
 
     if not token_ids:
         return
@@ -268,7 +268,7 @@ def train_deepspeed(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig
     """training.train for backend=deepspeed: same plan, token-weighted loss over the
     micro-batches of all ranks, resumable through DeepSpeed checkpoints. Returns the
     TrainResult (losses identical on every rank) and leaves the engine on `model.ds_engine`."""
-    from refusal_lab import training as T
+    from refusal_lab.training import loop as T
 
     deepspeed = _require_deepspeed()
     check_supported(cfg)
@@ -353,7 +353,7 @@ def _keep_only(state_dir: Path, tag: str, rank: int) -> None:
 
 def _param_groups(model, cfg: TrainConfig) -> list[dict]:
     """Same grouping as training.build_optimizer: no decay on embeddings, head and 1-D tensors."""
-    from refusal_lab.training import embedding_matrices
+    from refusal_lab.training.loop import embedding_matrices
 
     embed_ids = {id(w) for w in embedding_matrices(model)}
     decay, no_decay = [], []

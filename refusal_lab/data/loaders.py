@@ -14,8 +14,8 @@ from pathlib import Path
 
 from refusal_lab.config import DataConfig
 from refusal_lab.definitions import SOURCE_CONTRAST, SOURCE_GENERAL, SOURCE_REFUSAL, normalise_category, normalise_subcategory
-from refusal_lab.records import Example
-from refusal_lab.splitting import drop_exact_duplicates, drop_overlap_with_eval, split_pool
+from refusal_lab.data.records import Example
+from refusal_lab.data.splitting import drop_exact_duplicates, drop_overlap_with_eval, split_pool
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def read_jsonl(path: Path) -> tuple[list[dict], int]:
 
 def coconot_rows(rows, source: str, origin: str, response_field: str = "response") -> list[Example]:
     """CoCoNot rows (local or HF) -> Examples; empty refusal responses are written per category."""
-    from refusal_lab.refusal_responses import refusal_response
+    from refusal_lab.data.refusal_responses import refusal_response
 
     out = []
     for r in rows:
@@ -113,7 +113,7 @@ def load(cfg: DataConfig) -> SplitData:
     thr, seed = cfg.near_duplicate_jaccard, cfg.split_seed
     builtin = None
     if "builtin" in (cfg.refusal_source, cfg.contrast_source, cfg.general_source):
-        from refusal_lab.builtin_data import builtin_pools
+        from refusal_lab.data.builtin import builtin_pools
         builtin = builtin_pools()
 
     def split_by_fraction(rows, name, count=None):

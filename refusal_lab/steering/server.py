@@ -5,7 +5,7 @@ A minimal OpenAI-compatible endpoint (stdlib ThreadingHTTPServer, no new depende
 * GET  /v1/models                 -> the one served model
 * POST /v1/chat/completions       -> chat completion; `stream: true` sends SSE chunks token by token
 
-Every request is decided by the policy (steering.decide_and_generate: score the first
+Every request is decided by the policy (first_position.decide_and_generate: score the first
 position, pick the control token, force it, generate greedily after it). A request may
 override the policy with an extra body field, e.g. {"refusal_lab": {"threshold": 0.3}}
 (OpenAI clients: `extra_body={"refusal_lab": {...}}`). The response carries
@@ -25,8 +25,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from refusal_lab import policy as policy_mod
-from refusal_lab.evaluate_cli import ArgError, parse_args
+from refusal_lab.steering import policy as policy_mod
+from refusal_lab.evaluation.checkpoint_eval import ArgError, parse_args
 
 ARGS = {
     "checkpoint": (str, None, "folder written by a run (run_dir/checkpoint)"),
@@ -58,7 +58,7 @@ class Engine:
 
     def prepare(self, body: dict) -> tuple[list[int], policy_mod.Policy, int]:
         """Validate a request: prompt ids, the policy (with any per-request override), max tokens."""
-        from refusal_lab import steering
+        from refusal_lab.steering import first_position
 
         messages = _messages(body.get("messages"))
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens", self.max_new_tokens))
@@ -76,7 +76,7 @@ class Engine:
             if pol.scheme != self.policy.scheme:
                 raise BadRequest(f"{OVERRIDE_FIELD}.scheme={pol.scheme!r}: the served checkpoint uses scheme {self.policy.scheme!r}", param=OVERRIDE_FIELD)
         try:
-            ids = steering.chat_ids(self.tokenizer, messages)
+            ids = first_position.chat_ids(self.tokenizer, messages)
         except Exception as exc:  # the chat template rejects the conversation (e.g. roles out of order)
             raise BadRequest(f"messages: the model's chat template cannot render this conversation ({exc})", param="messages") from None
         return ids, pol, max_tokens
@@ -94,10 +94,10 @@ class Engine:
                 "total_tokens": len(ids) + completion_tokens + 1}
 
     def complete(self, body: dict) -> dict:
-        from refusal_lab import steering
+        from refusal_lab.steering import first_position
 
         ids, pol, max_tokens = self.prepare(body)
-        steered = steering.decide_and_generate(self.model, self.tokenizer, [ids], pol, self.token_ids, max_tokens, lock=self.lock)
+        steered = first_position.decide_and_generate(self.model, self.tokenizer, [ids], pol, self.token_ids, max_tokens, lock=self.lock)
         head = self._header(ids, pol, steered)
         return {"id": head["id"], "object": "chat.completion", "created": head["created"], "model": head["model"],
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": steered.texts[0]}, "logprobs": None,
@@ -106,10 +106,10 @@ class Engine:
 
     def decide(self, body: dict):
         """The first half of a streamed completion: validated request and the policy's token."""
-        from refusal_lab import steering
+        from refusal_lab.steering import first_position
 
         ids, pol, max_tokens = self.prepare(body)
-        steered = steering.decide_and_generate(self.model, self.tokenizer, [ids], pol, self.token_ids, 0, lock=self.lock)
+        steered = first_position.decide_and_generate(self.model, self.tokenizer, [ids], pol, self.token_ids, 0, lock=self.lock)
         return ids, max_tokens, steered, self._header(ids, pol, steered)
 
     def stream_text(self, ids: list[int], token: str, max_tokens: int):
@@ -273,8 +273,8 @@ def make_server(engine: Engine, host: str = "127.0.0.1", port: int = 0) -> Threa
 
 
 def load_engine(checkpoint: str, policy_path: str | None, model_name: str | None = None, max_new_tokens: int = 128) -> Engine:
-    from refusal_lab.evaluate_cli import _policy_for_checkpoint
-    from refusal_lab.modeling import load_pretrained
+    from refusal_lab.evaluation.checkpoint_eval import _policy_for_checkpoint
+    from refusal_lab.model.loading import load_pretrained
 
     path = Path(checkpoint)
     if not (path / "config.json").exists():

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from refusal_lab.records import Example
-from refusal_lab.tokens import assistant_text
+from refusal_lab.data.records import Example
+from refusal_lab.model.tokens import assistant_text
 
 IGNORE = -100
 

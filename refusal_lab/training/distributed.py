@@ -145,7 +145,7 @@ def launch_local(cfg, run_dir: Path, processes: int) -> dict:
                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         env.setdefault("DS_ACCELERATOR", "cpu" if not _has_cuda() else "cuda")
         out = open(ranks_dir / f"rank{rank}.log", "w")
-        procs.append((subprocess.Popen([sys.executable, "-m", "refusal_lab.distributed", str(job)], env=env,
+        procs.append((subprocess.Popen([sys.executable, "-m", "refusal_lab.training.distributed", str(job)], env=env,
                                        stdout=out, stderr=subprocess.STDOUT), out))
     failed = []
     for rank, (p, out) in enumerate(procs):
@@ -172,7 +172,7 @@ def _has_cuda() -> bool:
 
 def _worker(job_file: str) -> None:
     cfg, run_dir = pickle.loads(Path(job_file).read_bytes())
-    from refusal_lab.pipeline import run
+    from refusal_lab.experiments.run import run
 
     run(cfg, Path(run_dir))
     rank = int(os.environ["RANK"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from refusal_lab.dedup import duplicate_groups, normalise
-from refusal_lab.records import Example
+from refusal_lab.data.dedup import duplicate_groups, normalise
+from refusal_lab.data.records import Example
 
 
 def drop_exact_duplicates(rows: list[Example]) -> tuple[list[Example], int]:

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from refusal_lab import policy as policy_mod
-from refusal_lab.scoring import _left_padded, first_position_logprobs, generate_after
+from refusal_lab.steering import policy as policy_mod
+from refusal_lab.evaluation.scoring import _left_padded, first_position_logprobs, generate_after
 
 
 def chat_ids(tokenizer, messages: list[dict]) -> list[int]:
