@@ -1,80 +1,37 @@
-"""`refusal-lab [train] [hydra overrides...]` and the other subcommands.
+"""`refusal-lab [SUBCOMMAND] ...`: dispatch to refusal_lab/commands/<subcommand>.py.
 
-The train entry is thin: compose with Hydra, validate everything, call
-pipeline.run(cfg, run_dir), print the table. No arguments = the embedded default.
+No subcommand = train (Hydra overrides); `-m` / `--multirun` makes the overrides a sweep.
 """
 
 from __future__ import annotations
 
-import logging
+import importlib
 import sys
-from pathlib import Path
 
-from refusal_lab.paths import CONF_DIR, register_resolvers
-
-# Subcommands other than train live in their own modules, each with main(argv: list[str]) -> int.
 SUBCOMMANDS = {
-    "analyze": "refusal_lab.analysis.cli",     # W&B / sweep-dir analysis: tables, plots, report
-    "calibrate": "refusal_lab.steering.calibration",    # thresholds that meet target refusal rates -> policy YAML
-    "eval": "refusal_lab.evaluation.checkpoint_eval",        # score a checkpoint under a policy
-    "serve": "refusal_lab.steering.server",              # OpenAI-compatible endpoint with a policy
-    "sweep": "refusal_lab.experiments.sweeps",             # validated sweeps, dry-run, Slurm dispatch and status
+    "train": "refusal_lab.commands.train",          # one run: data -> mix -> model -> train -> eval -> report
+    "eval": "refusal_lab.commands.eval",            # score a checkpoint under a policy
+    "calibrate": "refusal_lab.commands.calibrate",  # thresholds that meet target refusal rates -> policy YAML
+    "serve": "refusal_lab.commands.serve",          # OpenAI-compatible endpoint with a policy
+    "sweep": "refusal_lab.commands.sweep",          # validated sweeps, dry-run, Slurm dispatch and status
+    "analyze": "refusal_lab.commands.analyze",      # W&B / sweep-dir analysis: tables, plots, report
 }
-log = logging.getLogger("refusal_lab")
-
-
-def config_from_hydra(cfg) -> "RunConfig":  # noqa: F821
-    from omegaconf import OmegaConf
-
-    from refusal_lab.config import validate
-
-    return validate(OmegaConf.to_container(cfg, resolve=True))
-
-
-def train_main() -> None:
-    import hydra
-    from hydra.core.hydra_config import HydraConfig
-
-    register_resolvers()
-
-    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-    def _train(cfg) -> float:
-        from refusal_lab.config import ConfigError
-        from refusal_lab.experiments.run import format_table, run
-
-        try:
-            run_cfg = config_from_hydra(cfg)
-        except ConfigError as exc:
-            print(f"refusal-lab: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-        run_dir = Path(run_cfg.run_dir or HydraConfig.get().runtime.output_dir)
-        summary = run(run_cfg, run_dir)
-        print("\n" + format_table(summary))
-        print(f"\nwritten to {run_dir}: summary.json, threshold_curve.csv, scores.csv, mix_manifest.json, checkpoint/"
-              + (f", W&B {run_cfg.logger.mode} run under {run_dir / 'wandb'}" if run_cfg.logger.mode != "disabled" else ""))
-        return float(summary["eval/f1"])
-
-    _train()
 
 
 def main() -> None:
     args = sys.argv[1:]
-    if args and args[0] in SUBCOMMANDS:
-        import importlib
-
-        module = importlib.import_module(SUBCOMMANDS[args[0]])
-        raise SystemExit(module.main(args[1:]))
+    if args and args[0] in SUBCOMMANDS and args[0] != "train":
+        raise SystemExit(importlib.import_module(SUBCOMMANDS[args[0]]).main(args[1:]))
     if args and args[0] == "train":
         args = args[1:]
     if "-m" in args or "--multirun" in args:
         # Every multirun goes through sweeps: all jobs composed and validated before the
         # first starts, one sweep id as W&B group, a manifest; launcher=local|submitit_local|slurm.
-        from refusal_lab.experiments import sweeps
+        from refusal_lab.commands import sweep
 
         verb = "dry-run" if "--dry-run" in args else "run"
-        raise SystemExit(sweeps.main([verb, *[a for a in args if a not in ("-m", "--multirun", "--dry-run")]]))
-    sys.argv = ["refusal-lab train"] + args
-    train_main()
+        raise SystemExit(sweep.main([verb, *[a for a in args if a not in ("-m", "--multirun", "--dry-run")]]))
+    raise SystemExit(importlib.import_module(SUBCOMMANDS["train"]).main(args))
 
 
 if __name__ == "__main__":

@@ -9,13 +9,16 @@ before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from refusal_lab.definitions import CATEGORY_SLUGS, SCHEMES, SLUG_TO_CATEGORY, normalise_category
+from refusal_lab.definitions import CATEGORY_SLUGS, SLUG_TO_CATEGORY, normalise_category
 from refusal_lab.paths import shared_data_dir
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def _f(default, help: str, **meta):
@@ -142,6 +145,48 @@ class RunConfig:
     run_dir: str | None = _f(None, "where outputs go; null = Hydra's run directory (or the current directory outside Hydra)")
 
 
+@dataclass
+class CheckpointEvalConfig:
+    """`refusal-lab eval`: score a checkpoint's eval prompts under a policy."""
+    checkpoint: str | None = _f(None, "folder written by a run (run_dir/checkpoint): model + tokenizer with the control tokens")
+    policy: str | None = _f(None, "policy YAML (refusal-lab calibrate writes one); null = the model's own choice")
+    data: Literal["builtin", "coconot"] = _f("builtin", "builtin (the run's own eval split) or coconot (../shared/data/coconot)")
+    split: Literal["eval", "all"] = _f("eval", "eval: held-out split as loaders.load makes it; all (data=coconot): all 1,001 + 379 CoCoNot test prompts")
+    out: str | None = _f(None, "folder for scores.csv, sweep.csv, metrics.json (null = <checkpoint>/../eval_<data>)")
+    max_prompts: int | None = _f(None, "score at most this many prompts (stratified by source)", min=1)
+    batch_size: int = _f(32, "prompts per forward pass", min=1)
+    max_new_tokens: int = _f(0, "generate this many tokens after the chosen control token and judge the text (0 = no generation)", min=0)
+    judge_url: str | None = _f(None, "OpenAI-compatible base URL of an LLM judge (e.g. http://127.0.0.1:8000/v1); null = pattern judge")
+    judge_model: str | None = _f(None, "model name for the LLM judge")
+    rubric: str | None = _f(None, "rubric JSON for the LLM judge (e.g. ../shared/data/coconot/refusal_evaluation_rubric.json)")
+    threads: int = _f(1, "torch CPU threads", min=1)
+
+
+@dataclass
+class CalibrateConfig:
+    """`refusal-lab calibrate`: thresholds that meet target refusal rates -> a policy YAML."""
+    scores: str | None = _f(None, "scores.csv written by a run (or by refusal-lab eval)")
+    held_out: str | None = _f(None, "a second scores file used as the held-out part (null = split `scores` by calib_fraction)")
+    calib_fraction: float = _f(0.5, "share of each group used for calibration when held_out is null (between 0 and 1, exclusive)", min=0.0, max=1.0)
+    seed: int = _f(0, "seed of the calibration/held-out split")
+    max_contrast_refusal: float | None = _f(None, "maximum refusal rate on contrast prompts (false refusals of risky-looking prompts)", min=0.0, max=1.0)
+    temperature: float | None = _f(None, "temperature the scores were computed at (null = eval.temperature in the run's config.json, else 1.0)", min=1e-6)
+    out: str = _f("policy.yaml", "policy YAML to write (a .json report is written next to it)")
+    target: dict[str, Any] = _f({}, "target.<group>=rate: a category slug (humanizing, safety, ...) or all, should_refuse, should_answer, contrast, general")
+
+
+@dataclass
+class ServeConfig:
+    """`refusal-lab serve`: an OpenAI-compatible endpoint that decides every request by a policy."""
+    checkpoint: str | None = _f(None, "folder written by a run (run_dir/checkpoint)")
+    policy: str | None = _f(None, "policy YAML; null = the model's own choice under the run's scheme")
+    host: str = _f("127.0.0.1", "address to bind")
+    port: int = _f(8000, "port (0 = any free port, printed at start)", min=0, max=65535)
+    model_name: str | None = _f(None, "model id reported by /v1/models (null = the run folder's name)")
+    max_new_tokens: int = _f(128, "default of max_tokens per request and its cap (larger requests are cut to it)", min=1)
+    threads: int = _f(1, "torch CPU threads", min=1)
+
+
 class ConfigError(ValueError):
     """Every problem of a config, one per line, each naming key, value and what is allowed."""
 
@@ -149,6 +194,11 @@ class ConfigError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{len(problems)} problem(s) in the config:\n{lines}")
+
+
+class InputError(ValueError):
+    """A value the user gave that cannot work (a missing file, a scheme the checkpoint lacks):
+    the message names the key, the value and the fix. Commands print it and exit 2."""
 
 
 def _allowed(tp) -> str:
@@ -167,6 +217,9 @@ def _allowed(tp) -> str:
 
 def _check_value(key: str, value: Any, tp, meta: dict, problems: list[str]) -> Any:
     """Return the value coerced to the schema type, appending a problem if it does not fit."""
+    if value == "???":  # Hydra's mark of a value the YAML leaves to the command line
+        problems.append(f"{key}='???': required, no value given; set {key}=... ({meta.get('help', '')})")
+        return value
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -243,7 +296,7 @@ def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
     m, mix, data, tr = cfg.model, cfg.mix, cfg.data, cfg.train
     if m.kind == "tiny" and isinstance(m.hidden_size, int) and isinstance(m.num_heads, int) and m.num_heads and m.hidden_size % m.num_heads:
         problems.append(f"model.num_heads={m.num_heads}: must divide model.hidden_size={m.hidden_size}")
-    if m.kind == "hf" and not m.name_or_path:
+    if m.kind == "hf" and not m.name_or_path and m.name_or_path != "???":
         problems.append("model.name_or_path=None: model.kind=hf needs a Hugging Face name or a local path (e.g. meta-llama/Meta-Llama-3-8B)")
     if m.kind == "gguf" and not (m.name_or_path or m.gguf_package):
         problems.append("model.name_or_path=None: model.kind=gguf needs a .gguf path or model.gguf_package")
@@ -273,10 +326,10 @@ def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
     if tr.processes > 1 and tr.backend != "deepspeed":
         problems.append(f"train.processes={tr.processes}: several processes need train.backend=deepspeed "
                         "(use train=deepspeed_zero2 or deepspeed_zero3), or set train.processes=1")
+    if isinstance(tr.device, str) and not DEVICE_PATTERN.match(tr.device):
+        problems.append(f"train.device={tr.device!r}: expected auto, cpu, cuda or cuda:N (torch device names)")
     if tr.backend == "deepspeed" and not tr.deepspeed_config:
         problems.append("train.deepspeed_config=None: train.backend=deepspeed needs a DeepSpeed JSON (use train=deepspeed_zero2 or deepspeed_zero3)")
-    if cfg.tokens.scheme not in SCHEMES:
-        pass  # already reported by the Literal check
     for tok in cfg.tokens.descriptions or {}:
         if not (str(tok).startswith("[") and str(tok).endswith("]")):
             problems.append(f"tokens.descriptions.{tok}: keys are control tokens such as '[refuse]' or '[Humanizing requests]'")
@@ -294,6 +347,28 @@ def validate(raw: dict) -> RunConfig:
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+def validate_section(cls, raw: dict):
+    """Check a plain dict against one schema dataclass (a command's config); ConfigError with every problem."""
+    problems: list[str] = []
+    cfg = _build(cls, {k: v for k, v in raw.items() if k != "hydra"}, "", problems)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def schema_help(cls, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(key, default, one-line help) for every field of a schema, sections flattened with dots."""
+    rows = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            rows += schema_help(hints[f.name], f"{prefix}{f.name}.")
+        else:
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            rows.append((prefix + f.name, default, f.metadata.get("help", "")))
+    return rows
 
 
 def category_weights(cfg: MixConfig) -> dict[str, float] | None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from refusal_lab.commands import sweep as sweep_command
 from refusal_lab.experiments import sweeps
 from refusal_lab.config import ConfigError
 from refusal_lab.experiments.jobs import read_events
@@ -36,7 +37,7 @@ def test_every_problem_of_every_job_is_reported_before_anything_is_written(tmp_p
 
 
 def test_dry_run_prints_jobs_overrides_and_gpu_hours_and_writes_nothing(tmp_path, capsys):
-    rc = sweeps.main(["dry-run", "--sweep-dir", str(tmp_path / "s"), "launcher=slurm", "launcher.gpus_per_node=4",
+    rc = sweep_command.main(["dry-run", "--sweep-dir", str(tmp_path / "s"), "launcher=slurm", "launcher.gpus_per_node=4",
                       "launcher.timeout_min=90", "mix.contrast_ratio=0,0.1,0.3,1", "tokens=single,category"])
     out = capsys.readouterr().out
     assert rc == 0
@@ -48,7 +49,7 @@ def test_dry_run_prints_jobs_overrides_and_gpu_hours_and_writes_nothing(tmp_path
 
 
 def test_dry_run_with_a_bad_override_exits_2_with_the_problem(tmp_path, capsys):
-    rc = sweeps.main(["dry-run", "--sweep-dir", str(tmp_path / "s"), "mix.refusal_fraction=0.9,0.1", "mix.contrast_ratio=0.5"])
+    rc = sweep_command.main(["dry-run", "--sweep-dir", str(tmp_path / "s"), "mix.refusal_fraction=0.9,0.3", "mix.contrast_ratio=0.5"])
     err = capsys.readouterr().err
     assert rc == 2
     assert "job 0 (mix.refusal_fraction=0.9 mix.contrast_ratio=0.5)" in err and "exceeds 1" in err

@@ -1,4 +1,4 @@
-"""`refusal-lab eval checkpoint=RUN/checkpoint policy=POLICY.yaml [data=builtin|coconot] ...`
+"""The library behind `refusal-lab eval` (refusal_lab/commands/eval.py).
 
 Scores a checkpoint's eval prompts once (first-position probabilities), decides them
 under the policy, and writes/prints: refusal rates per kind (CoCoNot category,
@@ -11,60 +11,12 @@ text (pattern judge, or an LLM judge at judge_url) with token/text agreement.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ARGS = {  # key: (type, default, help)
-    "checkpoint": (str, None, "folder written by a run (run_dir/checkpoint): model + tokenizer with the control tokens"),
-    "policy": (str, None, "policy YAML (refusal-lab calibrate writes one); unset = the model's own choice"),
-    "data": (str, "builtin", "builtin (the run's own eval split) or coconot (../shared/data/coconot)"),
-    "split": (str, "eval", "eval: held-out split as loaders.load makes it; all (data=coconot): all 1,001 + 379 CoCoNot test prompts"),
-    "out": (str, None, "folder for scores.csv, sweep.csv, metrics.json (default: <checkpoint>/../eval_<data>)"),
-    "max_prompts": (int, None, "score at most this many prompts (stratified by source)"),
-    "batch_size": (int, 32, "prompts per forward pass"),
-    "max_new_tokens": (int, 0, "generate this many tokens after the chosen control token and judge the text (0 = no generation)"),
-    "judge_url": (str, None, "OpenAI-compatible base URL of an LLM judge (e.g. http://127.0.0.1:8000/v1); unset = pattern judge"),
-    "judge_model": (str, None, "model name for the LLM judge"),
-    "rubric": (str, None, "rubric JSON for the LLM judge (e.g. ../shared/data/coconot/refusal_evaluation_rubric.json)"),
-    "threads": (int, 1, "torch CPU threads"),
-}
-
-
-class ArgError(ValueError):
-    pass
-
-
-def parse_args(argv: list[str], spec: dict, command: str) -> dict:
-    """key=value arguments against a spec {key: (type, default, help)}; every problem at once."""
-    values = {k: d for k, (_, d, _) in spec.items()}
-    problems = []
-    for arg in argv:
-        if arg in ("-h", "--help"):
-            raise ArgError(usage(spec, command))
-        key, sep, raw = arg.partition("=")
-        if not sep:
-            problems.append(f"{arg!r}: expected key=value, e.g. {next(iter(spec))}=...")
-            continue
-        if key not in spec:
-            problems.append(f"{key}={raw!r}: unknown key; allowed keys: {', '.join(spec)}")
-            continue
-        tp = spec[key][0]
-        try:
-            values[key] = None if raw in ("null", "") else tp(raw)
-        except ValueError:
-            problems.append(f"{key}={raw!r}: expected {tp.__name__} ({spec[key][2]})")
-    if problems:
-        raise ArgError(f"{len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
-                       + f"\n\n{usage(spec, command)}")
-    return values
-
-
-def usage(spec: dict, command: str) -> str:
-    return f"usage: refusal-lab {command} key=value ...\n" + "\n".join(f"  {k:<15} {h} (default {d!r})" for k, (_, d, h) in spec.items())
-
+from refusal_lab.config import InputError
 
 def _data_config(name: str, checkpoint: Path):
     """The data section: the run's own (same split) for builtin, conf/data/coconot.yaml for coconot."""
@@ -73,15 +25,9 @@ def _data_config(name: str, checkpoint: Path):
     run_cfg = checkpoint.parent / "config.json"
     if name == "builtin" and run_cfg.exists():
         return validate(json.loads(run_cfg.read_text())).data
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    from refusal_lab.composing import compose_run
 
-    from refusal_lab.paths import CONF_DIR, register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"data={name}"])
-    return validate(OmegaConf.to_container(cfg, resolve=True)).data
+    return compose_run([f"data={name}"], check_machine=False).data
 
 
 def eval_rows(data: str, split: str, checkpoint: Path):
@@ -91,18 +37,18 @@ def eval_rows(data: str, split: str, checkpoint: Path):
     from refusal_lab.definitions import SOURCE_CONTRAST, SOURCE_REFUSAL
 
     if data not in ("builtin", "coconot"):
-        raise ArgError(f"data={data!r}: expected builtin or coconot")
+        raise InputError(f"data={data!r}: expected builtin or coconot")
     if split not in ("eval", "all"):
-        raise ArgError(f"split={split!r}: expected eval or all")
+        raise InputError(f"split={split!r}: expected eval or all")
     cfg = _data_config(data, checkpoint)
     if split == "all":
         if data != "coconot":
-            raise ArgError("split='all': only with data=coconot (the builtin data has no official test split)")
+            raise InputError("split='all': only with data=coconot (the builtin data has no official test split)")
         folder = Path(cfg.coconot_path)
         rows = []
         for fname, source in (("coconot_eval.jsonl", SOURCE_REFUSAL), ("coconot_contrast_eval.jsonl", SOURCE_CONTRAST)):
             if not (folder / fname).exists():
-                raise ArgError(f"data.coconot_path={str(folder)!r}: {fname} not found; set REFUSAL_LAB_SHARED_DATA")
+                raise InputError(f"data.coconot_path={str(folder)!r}: {fname} not found; set REFUSAL_LAB_SHARED_DATA")
             raw, _ = loaders.read_jsonl(folder / fname)
             rows += loaders.coconot_rows([{**r, "response": r.get("response") or "(eval)"} for r in raw], source, fname)
         return rows
@@ -133,7 +79,7 @@ def evaluate(model, tokenizer, rows, pol, batch_size: int = 32) -> tuple[pd.Data
     token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in tokens}
     unknown = [t for t, i in token_ids.items() if i is None or i == tokenizer.unk_token_id or tokenizer.convert_ids_to_tokens(i) != t]
     if unknown:
-        raise ArgError(f"policy scheme={pol.scheme!r}: the checkpoint's tokenizer lacks {unknown}; set the policy's scheme to the checkpoint's")
+        raise InputError(f"policy scheme={pol.scheme!r}: the checkpoint's tokenizer lacks {unknown}; set the policy's scheme to the checkpoint's")
     ids = [first_position.chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in rows]
     probs = np.exp(scoring.first_position_logprobs(model, ids, [token_ids[t] for t in tokens], tokenizer.pad_token_id,
                                                     policy_mod.scoring_temperature(pol), batch_size))
@@ -182,77 +128,14 @@ def format_report(result: dict, sweep: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def judge_texts(rows, texts: list[str], args: dict) -> list[str]:
+def judge_texts(rows, texts: list[str], judge_url: str | None = None, judge_model: str | None = None,
+                rubric: str | None = None) -> list[str]:
+    """A label per generated text: the pattern judge, or the LLM judge at judge_url."""
     from refusal_lab.evaluation import judges, pattern_judge
 
-    if not args["judge_url"]:
+    if not judge_url:
         return ["REFUSED" if pattern_judge.pattern_refused(t) else "ANSWERED" for t in texts]
-    if not args["judge_model"]:
-        raise ArgError("judge_model=None: judge_url is set, so name the judge model (judge_model=...)")
-    judge = judges.LLMJudge(args["judge_url"], args["judge_model"],
-                            rubric=judges.load_rubric(args["rubric"]) if args["rubric"] else None)
+    if not judge_model:
+        raise InputError("judge_model=None: judge_url is set, so name the judge model (judge_model=...)")
+    judge = judges.LLMJudge(judge_url, judge_model, rubric=judges.load_rubric(rubric) if rubric else None)
     return [v.label for v in judge.judge([r.prompt for r in rows], texts, [r.subcategory for r in rows])]
-
-
-def main(argv: list[str]) -> int:
-    from refusal_lab.steering import policy as policy_mod
-
-    try:
-        args = parse_args(argv, ARGS, "eval")
-        if not args["checkpoint"]:
-            raise ArgError("checkpoint=None: give the checkpoint folder, e.g. checkpoint=outputs/runs/<date>/<run>/checkpoint")
-        checkpoint = Path(args["checkpoint"])
-        if not (checkpoint / "config.json").exists():
-            raise ArgError(f"checkpoint={str(checkpoint)!r}: no model there (expected config.json and safetensors written by a run)")
-        pol = policy_mod.load(args["policy"]) if args["policy"] else _policy_for_checkpoint(checkpoint)
-        rows = eval_rows(args["data"], args["split"], checkpoint)
-    except (ArgError, policy_mod.PolicyError, ValueError) as exc:
-        print(f"refusal-lab eval: {exc}", file=sys.stderr)
-        return 2
-    import torch
-
-    from refusal_lab.model.loading import load_pretrained
-    from refusal_lab.experiments.run import eval_subset
-
-    torch.set_num_threads(args["threads"])
-    rows = eval_subset(rows, args["max_prompts"], 0)
-    model, tokenizer = load_pretrained(str(checkpoint))
-    try:
-        scores, result, sweep, _ = evaluate(model, tokenizer, rows, pol, args["batch_size"])
-    except (ArgError, ValueError) as exc:
-        print(f"refusal-lab eval: {exc}", file=sys.stderr)
-        return 2
-    if args["max_new_tokens"] > 0:
-        from refusal_lab.evaluation import judges
-        from refusal_lab.steering import first_position
-
-        token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in pol.tokens}
-        ids = [first_position.chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in rows]
-        steered = first_position.decide_and_generate(model, tokenizer, ids, pol, token_ids, args["max_new_tokens"], args["batch_size"])
-        scores["response"] = steered.texts
-        scores["text_label"] = judge_texts(rows, steered.texts, args)
-        result.update({f"judge/{k}": v for k, v in judges.label_counts(list(scores["text_label"])).items()})
-        result.update({f"agreement/{k}": v for k, v in judges.token_text_agreement(scores["refused_policy"], scores["text_label"]).items()})
-    out = Path(args["out"] or checkpoint.parent / f"eval_{args['data']}")
-    out.mkdir(parents=True, exist_ok=True)
-    scores.to_csv(out / "scores.csv", index=False)
-    sweep.to_csv(out / "sweep.csv", index=False)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
-    print(format_report(result, sweep))
-    if "agreement/agreement" in result:
-        print(f"\ntoken/text agreement {result['agreement/agreement']:.3f}; [respond] then refused in words: "
-              f"{result['agreement/respond_then_refused']}/{result['agreement/n_respond_token']}; refusal token then answered: "
-              f"{result['agreement/refuse_then_answered']}/{result['agreement/n_refuse_token']}; unclear {result['agreement/unclear']}")
-    print(f"\nwritten to {out}: scores.csv, sweep.csv ({len(sweep)} rule settings), metrics.json")
-    return 0
-
-
-def _policy_for_checkpoint(checkpoint: Path):
-    """No policy given: the model's own choice under the scheme the run was trained with."""
-    from refusal_lab.steering import policy as policy_mod
-
-    run_cfg = checkpoint.parent / "config.json"
-    scheme = json.loads(run_cfg.read_text())["tokens"]["scheme"] if run_cfg.exists() else "single"
-    if scheme == "none":
-        raise ArgError(f"checkpoint={str(checkpoint)!r} was trained without control tokens (tokens.scheme=none): nothing to steer")
-    return policy_mod.Policy(scheme=scheme)

@@ -1,4 +1,4 @@
-"""`refusal-lab sweep ...`: validated sweeps dispatched locally or to Slurm (submitit), with a manifest.
+"""Validated sweeps (the library behind `refusal-lab sweep`, commands/sweep.py) dispatched locally or to Slurm (submitit), with a manifest.
 
     refusal-lab sweep dry-run [launcher=NAME] [launcher.KEY=VALUE ...] OVERRIDES...
     refusal-lab sweep run     [--wait] [--sweep-dir DIR] [launcher=NAME] [launcher.KEY=VALUE ...] OVERRIDES...
@@ -19,7 +19,6 @@ Launcher profiles: launchers/profiles/<name>.yaml, then the git-ignored launcher
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import hashlib
@@ -34,10 +33,11 @@ from typing import Literal
 
 import yaml
 
+from refusal_lab import preflight
 from refusal_lab.config import ConfigError, build_section as _build, documented_field as _f, to_dict, validate
-from refusal_lab.paths import CONF_DIR, PROJECT_ROOT, register_resolvers
+from refusal_lab.paths import CONF_DIR, PROJECT_ROOT, launchers_dir, register_resolvers
 
-PROFILES_DIR = PROJECT_ROOT / "launchers" / "profiles"
+PROFILES_DIR = launchers_dir() / "profiles"
 MANIFEST = "sweep_manifest.json"
 PLAN = "sweep_plan.json"
 STATUSES = ("planned", "pending", "running", "completed", "failed", "preempted", "timeout", "cancelled")
@@ -161,6 +161,7 @@ def plan(overrides: list[str], launcher: LauncherConfig, sweep_id: str, sweep_di
                 raw.setdefault("train", {})["checkpoint_every"] = launcher.checkpoint_every
             try:
                 cfg = validate(raw)
+                preflight.check(cfg, check_device=launcher.kind != "slurm")  # files, device, W&B key, model: before any job starts
             except ConfigError as exc:
                 problems += [f"{where}: {p}" for p in exc.problems]
                 continue
@@ -245,7 +246,7 @@ def refresh(sweep_dir: Path) -> dict:
     """Updates every Slurm job's status from sacct and the run dirs; writes and returns the manifest."""
     manifest = read_manifest(sweep_dir)
     slurm_ids = [j["slurm_job_id"] for j in manifest["jobs"] if j["slurm_job_id"] and j["status"] not in FINAL]
-    states = sacct_states(slurm_ids) if slurm_ids and _is_slurm(sweep_dir) else {}
+    states = sacct_states(slurm_ids) if slurm_ids and is_slurm(sweep_dir) else {}
     for j in manifest["jobs"]:
         finished = (Path(j["run_dir"]) / "summary.json").exists()
         if j["slurm_job_id"] in states:
@@ -256,7 +257,7 @@ def refresh(sweep_dir: Path) -> dict:
     return manifest
 
 
-def _is_slurm(sweep_dir: Path) -> bool:
+def is_slurm(sweep_dir: Path) -> bool:
     path = Path(sweep_dir) / PLAN
     return path.exists() and json.loads(path.read_text())["launcher"]["kind"] == "slurm"
 
@@ -418,49 +419,3 @@ def run_sweep(args: list[str], sweep_dir: Path | None = None, dry_run: bool = Fa
 
 
 # ---------------------------------------------------------------- CLI
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="refusal-lab sweep", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("dry-run", "run"):
-        p = sub.add_parser(name, help="print the plan" if name == "dry-run" else "validate, then submit")
-        p.add_argument("overrides", nargs="*", help="launcher=NAME, launcher.KEY=VALUE and Hydra overrides (key=a,b sweeps)")
-        p.add_argument("--sweep-dir", type=Path, help="sweep dir (default: <launcher.sweep_root>/<sweep id>); an existing one is rerun")
-        if name == "run":
-            p.add_argument("--wait", action="store_true", help="wait for every job and print the statuses")
-    p = sub.add_parser("status", help="refresh and print the manifest")
-    p.add_argument("sweep_dir", type=Path)
-    p.add_argument("--watch", action="store_true", help="poll until every job has ended")
-    p = sub.add_parser("resubmit", help="submit again every job without summary.json (they resume)")
-    p.add_argument("sweep_dir", type=Path)
-    p.add_argument("overrides", nargs="*", help="launcher.KEY=VALUE (e.g. launcher.timeout_min=600)")
-    p.add_argument("--wait", action="store_true")
-    args = parser.parse_args(argv)
-
-    try:
-        if args.command in ("dry-run", "run"):
-            sweep_dir, manifest = run_sweep(args.overrides, args.sweep_dir, dry_run=args.command == "dry-run")
-            if args.command == "run" and args.wait and _is_slurm(sweep_dir):
-                manifest = wait(sweep_dir)
-        elif args.command == "resubmit":
-            saved = json.loads((args.sweep_dir / PLAN).read_text())
-            launcher = [f"launcher.{k}={json.dumps(v)}" for k, v in saved["launcher"].items()]
-            extra = [a if a.startswith("launcher") else f"launcher.{a}" for a in args.overrides]
-            sweep_dir, manifest = run_sweep(launcher + extra + saved["overrides"], args.sweep_dir)
-            if args.wait and _is_slurm(sweep_dir):
-                manifest = wait(sweep_dir)
-        else:
-            manifest = wait(args.sweep_dir) if args.watch else refresh(args.sweep_dir)
-            if not args.watch:
-                print(format_status(manifest))
-    except ConfigError as exc:
-        print(f"refusal-lab sweep: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"refusal-lab sweep: {exc}", file=sys.stderr)
-        return 2
-    if args.command == "dry-run":
-        return 0
-    return 1 if any(j["status"] in ("failed", "timeout", "cancelled") for j in manifest["jobs"]) else 0

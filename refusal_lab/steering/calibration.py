@@ -1,5 +1,6 @@
 """Thresholds that meet target refusal rates -> a policy YAML.
 
+The library behind `refusal-lab calibrate` (refusal_lab/commands/calibrate.py):
 `refusal-lab calibrate scores=RUN/scores.csv target.humanizing=0.05 target.should_refuse=0.9 out=policy.yaml`
 
 From a scores file (one row per prompt with every control token's first-position
@@ -25,8 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,18 +36,9 @@ from refusal_lab.steering import decisions
 from refusal_lab.steering import policy as policy_mod
 from refusal_lab.definitions import (CATEGORY_SLUGS, RESPOND_TOKEN, SOURCE_CONTRAST, category_token, control_tokens,
                                      normalise_category, refusal_rate_key)
-from refusal_lab.evaluation.checkpoint_eval import ArgError, parse_args
+from refusal_lab.config import ConfigError, InputError
 
 GLOBAL_GROUPS = ("all", "should_refuse", "should_answer", "contrast", "general")
-ARGS = {
-    "scores": (str, None, "scores.csv written by a run (or by refusal-lab eval)"),
-    "held_out": (str, None, "a second scores file used as the held-out part (default: split `scores` by calib_fraction)"),
-    "calib_fraction": (float, 0.5, "share of each group used for calibration when held_out is unset"),
-    "seed": (int, 0, "seed of the calibration/held-out split"),
-    "max_contrast_refusal": (float, None, "maximum refusal rate on contrast prompts (false refusals of risky-looking prompts)"),
-    "temperature": (float, None, "temperature the scores were computed at (default: eval.temperature in the run's config.json, else 1.0)"),
-    "out": (str, "policy.yaml", "policy YAML to write (a .json report is written next to it)"),
-}
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -66,7 +56,7 @@ def scheme_of(columns) -> tuple[str, list[str]]:
         tokens = control_tokens(scheme)
         if all(f"p{t}" in columns for t in tokens):
             return scheme, tokens
-    raise ArgError(f"scores: no control-token columns (expected p[respond] and p[refuse] or the p[<category>] columns); got {list(columns)}")
+    raise InputError(f"scores: no control-token columns (expected p[respond] and p[refuse] or the p[<category>] columns); got {list(columns)}")
 
 
 def group_masks(df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -103,7 +93,7 @@ def parse_targets(pairs: dict[str, str]) -> list[Target]:
         else:
             out.append(Target(group, rate))
     if problems:
-        raise ArgError(f"{len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+        raise ConfigError(problems)
     return out
 
 
@@ -135,7 +125,7 @@ def fit(p: np.ndarray, tokens: list[str], masks: dict[str, np.ndarray], targets:
             col = tokens.index(category_token(next(k for k, v in CATEGORY_SLUGS.items() if v == t.group)))
             own[col] = t
     if len(shared) > 1:
-        raise ArgError(f"targets {[('max_contrast_refusal' if t.is_max else 'target.' + t.group) for t in shared]}: "
+        raise InputError(f"targets {[('max_contrast_refusal' if t.is_max else 'target.' + t.group) for t in shared]}: "
                        "at most one shared target (all, should_refuse, should_answer, contrast, general or max_contrast_refusal); "
                        "the others have no threshold left to set")
     t_of_col = np.full(len(tokens), np.nan)
@@ -156,7 +146,7 @@ def fit(p: np.ndarray, tokens: list[str], masks: dict[str, np.ndarray], targets:
 
     for tgt in targets:
         if not masks[tgt.group].any():
-            raise ArgError(f"target.{tgt.group}: no calibration prompts in that group")
+            raise InputError(f"target.{tgt.group}: no calibration prompts in that group")
     # first each threshold towards its own target, then all of them towards all targets at once
     # (coordinate descent on the summed loss never increases it, so it stops)
     for joint in (False, True):
@@ -221,10 +211,10 @@ def report(pol: policy_mod.Policy, tokens: list[str], targets: list[Target], cal
 def calibrate(calib: pd.DataFrame, held: pd.DataFrame, targets: list[Target], temperature: float = 1.0) -> tuple[policy_mod.Policy, list[dict]]:
     scheme, tokens = scheme_of(calib.columns)
     if scheme == "single" and any(t.group in CATEGORY_SLUGS.values() for t in targets):
-        raise ArgError("per-category targets need a checkpoint trained with tokens=category (one token per category); "
+        raise InputError("per-category targets need a checkpoint trained with tokens=category (one token per category); "
                        "with the single scheme give one shared target (e.g. target.should_refuse=0.9)")
     if not targets:
-        raise ArgError("no targets: give at least one, e.g. target.humanizing=0.05 or target.should_refuse=0.9 or max_contrast_refusal=0.1")
+        raise InputError("no targets: give at least one, e.g. target.humanizing=0.05 or target.should_refuse=0.9 or max_contrast_refusal=0.1")
     p = calib[[f"p{t}" for t in tokens]].to_numpy(dtype=np.float64)
     thresholds, default = fit(p, tokens, group_masks(calib), targets)
     if scheme == "single" or not thresholds:
@@ -234,7 +224,7 @@ def calibrate(calib: pd.DataFrame, held: pd.DataFrame, targets: list[Target], te
     return pol, report(pol, tokens, targets, calib, held)
 
 
-def _temperature(scores_path: Path, given: float | None) -> float:
+def scores_temperature(scores_path: Path, given: float | None) -> float:
     if given is not None:
         return given
     cfg = scores_path.parent / "config.json"
@@ -252,47 +242,3 @@ def format_rows(rows: list[dict]) -> str:
         lines.append("\nNO on calibration: the target is not reachable with these scores: a category's prompts whose top token is "
                      "another category follow that token's threshold, and a shared target competes with per-category ones.")
     return "\n".join(lines)
-
-
-def main(argv: list[str]) -> int:
-    target_args = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in argv if re.match(r"^target\.[^=]+=", a)}
-    rest = [a for a in argv if not re.match(r"^target\.[^=]+=", a)]
-    try:
-        problems = []
-        for parse in (lambda: parse_args(rest, ARGS, "calibrate"), lambda: parse_targets(target_args)):
-            try:
-                parse()
-            except ArgError as exc:
-                problems.append(str(exc))
-        if problems:
-            raise ArgError("\n".join(problems))
-        args = parse_args(rest, ARGS, "calibrate")
-        targets = parse_targets(target_args)
-        if args["max_contrast_refusal"] is not None:
-            if not 0 <= args["max_contrast_refusal"] <= 1:
-                raise ArgError(f"max_contrast_refusal={args['max_contrast_refusal']}: must be between 0 and 1")
-            targets.append(Target("contrast", args["max_contrast_refusal"], is_max=True))
-        if not args["scores"]:
-            raise ArgError("scores=None: give the scores.csv of a run, e.g. scores=outputs/runs/<date>/<run>/scores.csv")
-        path = Path(args["scores"])
-        if not path.exists():
-            raise ArgError(f"scores={str(path)!r}: no such file")
-        df = pd.read_csv(path, keep_default_na=False)
-        if args["held_out"]:
-            calib, held = df, pd.read_csv(args["held_out"], keep_default_na=False)
-        else:
-            if not 0 < args["calib_fraction"] < 1:
-                raise ArgError(f"calib_fraction={args['calib_fraction']}: must be between 0 and 1 (exclusive)")
-            calib, held = split(df, args["calib_fraction"], args["seed"])
-        pol, rows = calibrate(calib, held, targets, _temperature(path, args["temperature"]))
-    except ArgError as exc:
-        print(f"refusal-lab calibrate: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args["out"])
-    summary = "\n".join(f"{r['part']} {r['group']}: target {r['target']:.3f}, achieved {r['rate']:.3f} (n={r['n']}, 95% CI "
-                        f"{r['ci_low']:.3f}-{r['ci_high']:.3f})" for r in rows)
-    policy_mod.save(pol, out, f"written by refusal-lab calibrate from {args['scores']}\n{summary}")
-    out.with_suffix(".json").write_text(json.dumps({"policy": pol.as_dict(), "rows": rows, "args": args, "targets": target_args}, indent=2) + "\n")
-    print(format_rows(rows))
-    print(f"\npolicy written to {out} (report {out.with_suffix('.json')})")
-    return 0

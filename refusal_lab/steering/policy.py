@@ -189,6 +189,20 @@ def load(path: str | Path) -> Policy:
     return from_dict(raw, str(path))
 
 
+def for_checkpoint(checkpoint: str | Path) -> Policy:
+    """No policy given: the model's own choice under the scheme its run was trained with
+    (run_dir/config.json beside the checkpoint; `single` when there is none)."""
+    import json
+
+    checkpoint = Path(checkpoint)
+    run_cfg = checkpoint.parent / "config.json"
+    scheme = json.loads(run_cfg.read_text())["tokens"]["scheme"] if run_cfg.exists() else "single"
+    if scheme == "none":
+        raise PolicyError([f"checkpoint={str(checkpoint)!r} was trained without control tokens (tokens.scheme=none): nothing to steer"],
+                          str(run_cfg))
+    return Policy(scheme=scheme)
+
+
 def save(policy: Policy, path: str | Path, comment: str = "") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

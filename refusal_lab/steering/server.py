@@ -1,4 +1,4 @@
-"""`refusal-lab serve checkpoint=RUN/checkpoint policy=POLICY.yaml [host=127.0.0.1 port=8000]`
+"""The server behind `refusal-lab serve checkpoint=RUN/checkpoint policy=POLICY.yaml [host=127.0.0.1 port=8000]`
 
 A minimal OpenAI-compatible endpoint (stdlib ThreadingHTTPServer, no new dependency):
 
@@ -26,17 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from refusal_lab.steering import policy as policy_mod
-from refusal_lab.evaluation.checkpoint_eval import ArgError, parse_args
+from refusal_lab.config import InputError
 
-ARGS = {
-    "checkpoint": (str, None, "folder written by a run (run_dir/checkpoint)"),
-    "policy": (str, None, "policy YAML; unset = the model's own choice under the run's scheme"),
-    "host": (str, "127.0.0.1", "address to bind"),
-    "port": (int, 8000, "port (0 = any free port, printed at start)"),
-    "model_name": (str, None, "model id reported by /v1/models (default: the run folder's name)"),
-    "max_new_tokens": (int, 128, "default of max_tokens per request and its cap (larger requests are cut to it)"),
-    "threads": (int, 1, "torch CPU threads"),
-}
 OVERRIDE_FIELD = "refusal_lab"
 MAX_BODY = 1 << 20
 
@@ -273,40 +264,15 @@ def make_server(engine: Engine, host: str = "127.0.0.1", port: int = 0) -> Threa
 
 
 def load_engine(checkpoint: str, policy_path: str | None, model_name: str | None = None, max_new_tokens: int = 128) -> Engine:
-    from refusal_lab.evaluation.checkpoint_eval import _policy_for_checkpoint
     from refusal_lab.model.loading import load_pretrained
 
     path = Path(checkpoint)
     if not (path / "config.json").exists():
-        raise ArgError(f"checkpoint={checkpoint!r}: no model there (expected config.json and safetensors written by a run)")
-    pol = policy_mod.load(policy_path) if policy_path else _policy_for_checkpoint(path)
+        raise InputError(f"checkpoint={checkpoint!r}: no model there (expected config.json and safetensors written by a run)")
+    pol = policy_mod.load(policy_path) if policy_path else policy_mod.for_checkpoint(path)
     model, tokenizer = load_pretrained(str(path))
     missing = [t for t in pol.tokens if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)
                or tokenizer.convert_ids_to_tokens(tokenizer.convert_tokens_to_ids(t)) != t]
     if missing:
-        raise ArgError(f"policy scheme={pol.scheme!r}: the checkpoint's tokenizer lacks {missing}; set the policy's scheme to the checkpoint's")
+        raise InputError(f"policy scheme={pol.scheme!r}: the checkpoint's tokenizer lacks {missing}; set the policy's scheme to the checkpoint's")
     return Engine(model, tokenizer, pol, model_name or path.resolve().parent.name, max_new_tokens)
-
-
-def main(argv: list[str]) -> int:
-    try:
-        args = parse_args(argv, ARGS, "serve")
-        if not args["checkpoint"]:
-            raise ArgError("checkpoint=None: give the checkpoint folder, e.g. checkpoint=outputs/runs/<date>/<run>/checkpoint")
-        import torch
-
-        torch.set_num_threads(args["threads"])
-        engine = load_engine(args["checkpoint"], args["policy"], args["model_name"], args["max_new_tokens"])
-    except (ArgError, policy_mod.PolicyError) as exc:
-        print(f"refusal-lab serve: {exc}", file=sys.stderr)
-        return 2
-    server = make_server(engine, args["host"], args["port"])
-    host, port = server.server_address[:2]
-    print(f"serving {engine.model_name} at http://{host}:{port}/v1 (policy: {engine.policy.rule}); Ctrl-C stops", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0

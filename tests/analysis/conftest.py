@@ -18,8 +18,8 @@ SWEEP_OVERRIDES = ["mix.contrast_ratio=0,0.5", "tokens=single,category", "seed=0
                    "logger=wandb_offline"]  # conf/config.yaml's sweep_group callback makes the sweep dir's name the group
 
 
-HYDRA_MULTIRUN = ("import sys; from refusal_lab.cli import train_main; "
-                  "sys.argv = ['refusal-lab train', *sys.argv[1:]]; train_main()")
+HYDRA_MULTIRUN = ("import sys; from refusal_lab.commands.train import hydra_train; "
+                  "sys.argv = ['refusal-lab train', *sys.argv[1:]]; hydra_train()")
 
 
 def wandb_env_vars(base: Path) -> dict:

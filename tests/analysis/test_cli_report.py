@@ -4,7 +4,7 @@ import shutil
 
 import pandas as pd
 
-from refusal_lab.analysis.cli import main
+from refusal_lab.commands.analyze import main
 from refusal_lab.analysis.sweep_dir_source import load_sweep_dir
 from refusal_lab.analysis.wandb_offline import read_offline_runs
 

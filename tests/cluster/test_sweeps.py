@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from refusal_lab.commands import sweep as sweep_command
 from refusal_lab.experiments import sweeps
 from refusal_lab.experiments.jobs import read_events
 from refusal_lab.analysis.wandb_offline import find_offline_runs, read_offline_run
@@ -133,7 +134,7 @@ def test_failing_job_is_reported_with_state_and_log_while_the_other_finishes(sub
 
 def test_dry_run_submits_nothing(tmp_path, capsys):
     before = _squeue_ids()
-    rc = sweeps.main(["dry-run", "--sweep-dir", str(tmp_path / "dry"), *TINY, "tokens=single,category", "mix.contrast_ratio=0,0.1,0.3,1"])
+    rc = sweep_command.main(["dry-run", "--sweep-dir", str(tmp_path / "dry"), *TINY, "tokens=single,category", "mix.contrast_ratio=0,0.1,0.3,1"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "8 job(s)" in out and "GPU-hours requested: 0.0" in out and "nothing submitted" in out

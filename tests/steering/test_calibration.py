@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from refusal_lab.commands import calibrate as calibrate_command
 from refusal_lab.steering import calibration
 
 from refusal_lab.steering import decisions
@@ -82,14 +83,14 @@ def test_cli_writes_a_loadable_policy_and_rejects_bad_targets(tmp_path, capsys):
     df = synthetic_scores(n_per_kind=60)
     df.to_csv(tmp_path / "scores.csv", index=False)
     out = tmp_path / "pol.yaml"
-    assert calibration.main([f"scores={tmp_path / 'scores.csv'}", "target.Humanizing=0.05", "target.all=0.4", f"out={out}"]) == 0
+    assert calibrate_command.main([f"scores={tmp_path / 'scores.csv'}", "target.Humanizing=0.05", "target.all=0.4", f"out={out}"]) == 0
     pol = policy.load(out)
     assert pol.rule == "per_category" and pol.threshold is not None
     assert "held_out" in capsys.readouterr().out and out.with_suffix(".json").exists()
-    assert calibration.main([f"scores={tmp_path / 'scores.csv'}", "target.bogus=0.1", "target.safety=7", "frobnicate=1"]) == 2
+    assert calibrate_command.main([f"scores={tmp_path / 'scores.csv'}", "target.bogus=0.1", "target.safety=7", "frobnicate=1"]) == 2
     err = capsys.readouterr().err
-    assert "frobnicate='1': unknown key" in err and "unknown group 'bogus'" in err and "target.safety='7': must be between 0 and 1" in err
-    assert calibration.main([f"scores={tmp_path / 'scores.csv'}", "target.all=0.3", "target.contrast=0.1"]) == 2
+    assert "frobnicate=1: unknown key" in err and "unknown group 'bogus'" in err and "target.safety='7': must be between 0 and 1" in err
+    assert calibrate_command.main([f"scores={tmp_path / 'scores.csv'}", "target.all=0.3", "target.contrast=0.1"]) == 2
     assert "at most one shared target" in capsys.readouterr().err
 
 
@@ -98,7 +99,7 @@ def test_single_scheme_rejects_category_targets():
     p = rng.dirichlet([1, 1], size=40)
     df = pd.DataFrame({"id": range(40), "source": ["refusal"] * 20 + ["general"] * 20, "category": [CATEGORIES[3]] * 20 + [""] * 20,
                        "should_refuse": [True] * 20 + [False] * 20, "p[respond]": p[:, 0], "p[refuse]": p[:, 1]})
-    with pytest.raises(calibration.ArgError, match="per-category targets need a checkpoint trained with tokens=category"):
+    with pytest.raises(calibration.InputError, match="per-category targets need a checkpoint trained with tokens=category"):
         calibration.calibrate(df, df, [calibration.Target("humanizing", 0.1)])
     pol, rows = calibration.calibrate(df, df, [calibration.Target("should_refuse", 0.5)])
     assert pol.scheme == "single" and pol.rule == "threshold" and rows[0]["rate"] == 0.5

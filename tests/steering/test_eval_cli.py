@@ -8,7 +8,7 @@ import pytest
 
 from refusal_lab.steering import decisions
 
-from refusal_lab.evaluation import checkpoint_eval
+from refusal_lab.commands import eval as eval_command
 
 from refusal_lab.steering import policy
 
@@ -17,7 +17,7 @@ def test_eval_builtin_under_a_policy(trained_run, tmp_path, capsys):
     pol = policy.save(policy.from_dict({"scheme": "category", "rule": "per_category", "thresholds": {"safety": 0.05}, "threshold": 0.2}),
                       tmp_path / "pol.yaml")
     out = tmp_path / "eval"
-    assert checkpoint_eval.main([f"checkpoint={trained_run / 'checkpoint'}", f"policy={pol}", f"out={out}", "max_new_tokens=3"]) == 0
+    assert eval_command.main([f"checkpoint={trained_run / 'checkpoint'}", f"policy={pol}", f"out={out}", "max_new_tokens=3"]) == 0
     printed = capsys.readouterr().out
     assert "refusal rate per kind:" in printed and "threshold rule p(refuse) >= t" in printed and "token/text agreement" in printed
     scores = pd.read_csv(out / "scores.csv", keep_default_na=False)
@@ -41,17 +41,17 @@ def test_eval_builtin_under_a_policy(trained_run, tmp_path, capsys):
 
 
 def test_eval_arguments_are_checked(tmp_path, capsys):
-    assert checkpoint_eval.main(["checkpoint=" + str(tmp_path), "colour=blue", "max_prompts=many"]) == 2
+    assert eval_command.main(["checkpoint=" + str(tmp_path), "colour=blue", "max_prompts=many"]) == 2
     err = capsys.readouterr().err
-    assert "colour='blue': unknown key" in err and "max_prompts='many': expected int" in err
-    assert checkpoint_eval.main([f"checkpoint={tmp_path}"]) == 2
+    assert "colour='blue': unknown key" in err and "max_prompts='many': expected an integer" in err
+    assert eval_command.main([f"checkpoint={tmp_path}"]) == 2
     assert "no model there" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_eval_coconot_per_category_and_contrast(trained_run, shared_data, tmp_path, capsys):
     out = tmp_path / "coconot"
-    assert checkpoint_eval.main([f"checkpoint={trained_run / 'checkpoint'}", "data=coconot", "split=all", "max_prompts=150", f"out={out}"]) == 0
+    assert eval_command.main([f"checkpoint={trained_run / 'checkpoint'}", "data=coconot", "split=all", "max_prompts=150", f"out={out}"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     for kind in ("contrast", "humanizing", "incomplete", "indeterminate", "safety", "unsupported"):
         assert 0.0 <= metrics[f"default/refusal_rate/{kind}"] <= 1.0

@@ -50,8 +50,8 @@ def parse_config_filters(items: list[str]) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     from refusal_lab.analysis.report import headline_text, write_report
     from refusal_lab.analysis.sources import is_sweep_dir, load_runs
 
@@ -94,6 +94,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pushed to W&B as run {run_id} (group {data.sweep_id})" + (f" under {out / 'wandb'}" if local else ""))
     return 0 if len(data.runs) else 1
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

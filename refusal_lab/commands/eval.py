@@ -1,0 +1,87 @@
+"""`refusal-lab eval checkpoint=RUN/checkpoint policy=POLICY.yaml [data=builtin|coconot] ...`
+
+Scores a checkpoint's eval prompts once, decides them under the policy and writes
+scores.csv, sweep.csv (every rule setting) and metrics.json; prints the report.
+Keys: conf/eval.yaml, schema config.CheckpointEvalConfig (`refusal-lab eval --help`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from refusal_lab.commands.arguments import fail, parse
+from refusal_lab.config import CheckpointEvalConfig, InputError
+
+
+def _inputs(args: CheckpointEvalConfig):
+    """Checkpoint, policy and rows, or an InputError/PolicyError naming what is wrong (nothing loaded yet)."""
+    from refusal_lab.evaluation.checkpoint_eval import eval_rows
+    from refusal_lab.steering import policy as policy_mod
+
+    if not args.checkpoint:
+        raise InputError("checkpoint=None: give the checkpoint folder, e.g. checkpoint=outputs/runs/<date>/<run>/checkpoint")
+    checkpoint = Path(args.checkpoint)
+    if not (checkpoint / "config.json").exists():
+        raise InputError(f"checkpoint={str(checkpoint)!r}: no model there (expected config.json and safetensors written by a run)")
+    pol = policy_mod.load(args.policy) if args.policy else policy_mod.for_checkpoint(checkpoint)
+    return checkpoint, pol, eval_rows(args.data, args.split, checkpoint)
+
+
+def _generate_and_judge(model, tokenizer, rows, pol, args: CheckpointEvalConfig, scores, result) -> None:
+    from refusal_lab.evaluation import judges
+    from refusal_lab.evaluation.checkpoint_eval import judge_texts
+    from refusal_lab.steering import first_position
+
+    token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in pol.tokens}
+    ids = [first_position.chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in rows]
+    steered = first_position.decide_and_generate(model, tokenizer, ids, pol, token_ids, args.max_new_tokens, args.batch_size)
+    scores["response"] = steered.texts
+    scores["text_label"] = judge_texts(rows, steered.texts, args.judge_url, args.judge_model, args.rubric)
+    result.update({f"judge/{k}": v for k, v in judges.label_counts(list(scores["text_label"])).items()})
+    result.update({f"agreement/{k}": v for k, v in judges.token_text_agreement(scores["refused_policy"], scores["text_label"]).items()})
+
+
+def _write(out: Path, scores, sweep, result) -> None:
+    import json
+
+    from refusal_lab.io import write_csv, write_text
+
+    write_csv(out / "scores.csv", scores)
+    write_csv(out / "sweep.csv", sweep)
+    write_text(out / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")  # numpy numbers as numbers
+
+
+def main(argv: list[str]) -> int:
+    from refusal_lab.steering.policy import PolicyError
+
+    args = parse(argv, CheckpointEvalConfig, "eval")
+    if isinstance(args, int):
+        return args
+    try:
+        checkpoint, pol, rows = _inputs(args)
+    except (InputError, PolicyError, ValueError) as exc:
+        return fail("eval", exc)
+    import torch
+
+    from refusal_lab.evaluation.checkpoint_eval import evaluate, format_report
+    from refusal_lab.experiments.run import eval_subset
+    from refusal_lab.model.loading import load_pretrained
+
+    torch.set_num_threads(args.threads)
+    rows = eval_subset(rows, args.max_prompts, 0)
+    model, tokenizer = load_pretrained(str(checkpoint))
+    try:
+        scores, result, sweep, _ = evaluate(model, tokenizer, rows, pol, args.batch_size)
+        if args.max_new_tokens > 0:
+            _generate_and_judge(model, tokenizer, rows, pol, args, scores, result)
+    except (InputError, ValueError) as exc:
+        return fail("eval", exc)
+    out = Path(args.out or checkpoint.parent / f"eval_{args.data}")
+    _write(out, scores, sweep, result)
+    print(format_report(result, sweep))
+    if "agreement/agreement" in result:
+        print(f"\ntoken/text agreement {result['agreement/agreement']:.3f}; [respond] then refused in words: "
+              f"{result['agreement/respond_then_refused']}/{result['agreement/n_respond_token']}; refusal token then answered: "
+              f"{result['agreement/refuse_then_answered']}/{result['agreement/n_refuse_token']}; unclear {result['agreement/unclear']}")
+    print(f"\nwritten to {out}: scores.csv, sweep.csv ({len(sweep)} rule settings), metrics.json")
+    return 0

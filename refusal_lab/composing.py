@@ -1,0 +1,81 @@
+"""Compose a primary config from conf/ with Hydra's compose API and validate it: the one
+place where command-line overrides become a checked dataclass.
+
+Hydra's own errors (an unknown group option, a malformed override) come back as a
+ConfigError, so every command reports them in the same format and exits 2. Nothing is
+written: the compose API makes no output folder.
+"""
+
+from __future__ import annotations
+
+import re
+
+from refusal_lab.config import ConfigError, RunConfig, validate, validate_section
+from refusal_lab.paths import conf_dir, register_resolvers
+
+_PLAIN_KEY = re.compile(r"^([A-Za-z_][\w.\[\]-]*)=")
+
+
+def _present(tree: dict, dotted: str) -> bool:
+    node = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _allow_new_keys(overrides: list[str], base: dict, groups: set[str]) -> list[str]:
+    """`key=value` for a key the primary YAML lacks becomes `++key=value` (add or override), so
+    that the schema check (not Hydra's struct mode) reports an unknown key, with every other
+    problem, in one message. Group choices (`data=coconot`) stay as they are."""
+    out = []
+    for o in overrides:
+        m = _PLAIN_KEY.match(o)
+        plain = m and not _present(base, m.group(1)) and m.group(1) not in groups
+        out.append(f"++{o}" if plain else o)
+    return out
+
+
+def compose(config_name: str = "config", overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """The composed config as a plain dict (interpolations resolved); Hydra errors as ConfigError."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    register_resolvers()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            base = OmegaConf.to_container(hydra_compose(config_name=config_name), resolve=False)
+            groups = {p.name for p in conf_dir().iterdir() if p.is_dir()}
+            cfg = hydra_compose(config_name=config_name, overrides=_allow_new_keys(list(overrides), base, groups))
+        return OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError([f"overrides {' '.join(overrides) or '(none)'}: {' '.join(str(exc).split())}"]) from None
+
+
+def compose_run(overrides: list[str] | tuple[str, ...] = (), check_machine: bool = True) -> RunConfig:
+    """A training run's config: composed, validated against the schema and, with
+    check_machine, against this machine (files, device, W&B key, model modules)."""
+    from refusal_lab import preflight
+
+    cfg = validate(compose("config", overrides))
+    if check_machine:
+        preflight.check(cfg)
+    return cfg
+
+
+def compose_command(schema, config_name: str, overrides: list[str] | tuple[str, ...] = (), checks=None):
+    """A subcommand's config (conf/<config_name>.yaml + overrides) checked against its schema
+    dataclass; `checks(raw) -> problems` adds the command's own checks to the same message."""
+    raw = compose(config_name, overrides)
+    problems = list(checks(raw)) if checks else []
+    try:
+        cfg = validate_section(schema, raw)
+    except ConfigError as exc:
+        problems = exc.problems + problems
+    if problems:
+        raise ConfigError(problems)
+    return cfg
