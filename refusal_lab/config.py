@@ -109,7 +109,7 @@ class TrainConfig:
     deepspeed_config: str | None = _f(None, "backend=deepspeed: path of the DeepSpeed JSON (\"auto\" values filled from this section)")
     processes: int = _f(1, "processes started on this machine when not already launched by torchrun/srun (workstation data parallel; needs backend=deepspeed)", min=1)
     autocast: Literal["none", "bfloat16"] = _f("none", "compute dtype under torch.autocast while parameters and optimizer stay in model.dtype (bfloat16 on GPUs; slow on CPUs without bf16 instructions)")
-    packing: bool = _f(False, "padding-free batches: examples concatenated with position ids restarting per example (attention never crosses them); false = right-padded batches")
+    packing: bool = _f(True, "padding-free batches: examples concatenated with position ids restarting per example (attention never crosses them); false = right-padded batches")
 
 
 @dataclass

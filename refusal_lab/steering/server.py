@@ -18,7 +18,6 @@ keeps serving.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 import uuid
