@@ -4,6 +4,8 @@ import yaml
 from refusal_lab.config import ConfigError, RunConfig, TrainConfig, to_dict, validate
 from refusal_lab.paths import CONF_DIR
 
+pytestmark = pytest.mark.unit  # pure modules and config: `pytest -m unit`
+
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "experiment"}
 OPTIONS = [(g, o) for g, opts in GROUPS.items() for o in opts]
 REQUIRED = {("model", "hf"): ["model.name_or_path=meta-llama/Meta-Llama-3-8B"]}
@@ -30,7 +32,6 @@ def test_experiment_files_compose(compose):
         assert isinstance(validate(compose(overrides)), RunConfig), f.name
 
 
-@pytest.mark.unit
 def test_every_schema_default_equals_the_default_yaml(compose):
     """The composed default config and the schema agree on every key the YAML sets, and
     conf/train/base.yaml (the start of every training preset) sets every training key."""
@@ -46,7 +47,6 @@ def test_every_schema_default_equals_the_default_yaml(compose):
     assert base == schema["train"]
 
 
-@pytest.mark.unit
 def test_train_presets_are_deltas_of_base():
     for path in sorted((CONF_DIR / "train").glob("*.yaml")):
         if path.stem == "base":
@@ -57,7 +57,6 @@ def test_train_presets_are_deltas_of_base():
         assert not unchanged, f"{path.name} repeats base values {unchanged}"
 
 
-@pytest.mark.unit
 def test_debug_fast_is_small_and_the_command_line_wins(compose):
     fast = validate(compose(["debug=fast"]))
     assert fast.train.max_steps <= 10 and fast.mix.total <= 150 and fast.logger.mode == "disabled" and not fast.train.save_checkpoint

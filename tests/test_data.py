@@ -9,6 +9,8 @@ from refusal_lab.data.loaders import DataError, load
 from refusal_lab.data.records import Example
 from refusal_lab.data.splitting import split_pool
 
+pytestmark = pytest.mark.unit  # pure modules and config: `pytest -m unit`
+
 
 def ex(prompt, source="general"):
     return Example(prompt, "r", source, CATEGORIES[0] if source != "general" else None, "", source == "refusal", "t")

@@ -28,8 +28,7 @@ from refusal_lab.training import distributed  # noqa: E402
 from refusal_lab.config import TrainConfig, validate  # noqa: E402
 from refusal_lab.training.distributed import DistEnv, detect  # noqa: E402
 
-SMALL = ["logger=disabled", "mix.total=120", "train.max_steps=8", "train.batch_size=4", "train.log_every=1",
-         "train.threads=1", "eval.samples_per_kind=0", "eval.max_prompts=40"]
+SMALL = ["debug=fast", "train.log_every=1", "train.save_checkpoint=true"]  # conf/debug/fast.yaml: 8 steps of 4, 120 rows
 
 
 # ---------------------------------------------------------------- default tier: pure logic

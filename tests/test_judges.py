@@ -1,6 +1,10 @@
+import pytest
+
 from refusal_lab.evaluation.pattern_judge import pattern_refused
 from refusal_lab.data.refusal_responses import refusal_response
 from refusal_lab.definitions import CATEGORIES
+
+pytestmark = pytest.mark.unit  # pure modules and config: `pytest -m unit`
 
 
 def test_pattern_judge_reads_refusals_and_answers():

@@ -7,6 +7,8 @@ from refusal_lab.steering import decisions
 from refusal_lab.evaluation import metrics
 from refusal_lab.definitions import control_tokens
 
+pytestmark = pytest.mark.unit  # pure modules and config: `pytest -m unit`
+
 
 @pytest.mark.parametrize("seed", range(5))
 def test_curve_matches_sklearn_at_every_threshold(seed):

@@ -7,6 +7,8 @@ from refusal_lab.definitions import CATEGORIES, CATEGORY_SLUGS
 from refusal_lab.data.mixing import MixError, largest_remainder, mix
 from refusal_lab.data.records import Example
 
+pytestmark = pytest.mark.unit  # pure modules and config: `pytest -m unit`
+
 
 def pools(n_per_cat=80, n_con=100, n_gen=400):
     ref = [Example(f"refuse {c} {i}", "no", "refusal", c, "", True, "t") for c in CATEGORIES for i in range(n_per_cat)]

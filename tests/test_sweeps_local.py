@@ -10,8 +10,7 @@ from refusal_lab.experiments import sweeps
 from refusal_lab.config import ConfigError
 from refusal_lab.experiments.jobs import read_events
 
-TINY = ["logger=disabled", "train.max_steps=8", "mix.total=60", "eval.max_prompts=20", "eval.samples_per_kind=0",
-        "train.threads=1", "train.save_checkpoint=false"]
+TINY = ["debug=fast", "mix.total=60", "eval.max_prompts=20"]  # conf/debug/fast.yaml: 8 steps, no checkpoint, no W&B
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +80,11 @@ def test_status_from_slurm(state, finished, status):
 
 
 def test_local_sweep_reports_the_failure_and_a_rerun_skips_the_finished_job(tmp_path):
-    args = ["launcher=local", *TINY, "data.general_source=builtin,jsonl", f"+data.general_path={tmp_path}/missing.jsonl"]
+    # job 1 passes every check before the start (the folder exists) but fails when the loader opens its one file
+    broken = tmp_path / "missing.jsonl"
+    broken.mkdir()
+    (broken / "rows.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    args = ["launcher=local", *TINY, "data.general_source=builtin,jsonl", f"+data.general_path={broken}"]
     sweep_dir, manifest = sweeps.run_sweep(args, tmp_path / "sweep", echo=lambda s: None)
     on_disk = json.loads((sweep_dir / "sweep_manifest.json").read_text())
     assert on_disk == manifest

@@ -13,8 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SWEEP_GROUP = "analysis-fixture"   # the sweep dir's name: the sweep-group callback makes it the W&B group
 # 2 contrast ratios x 2 token schemes x 2 seeds, each a few seconds of training on the tiny model.
 SWEEP_OVERRIDES = ["mix.contrast_ratio=0,0.5", "tokens=single,category", "seed=0,1",
-                   "train.max_steps=20", "train.batch_size=4", "mix.total=120", "eval.max_prompts=60",
-                   "eval.samples_per_kind=0", "train.save_checkpoint=false", "train.threads=1",
+                   "debug=fast", "train.max_steps=20", "eval.max_prompts=60",  # debug=fast: batch 4, 120 rows, no checkpoint
                    "logger=wandb_offline"]  # conf/config.yaml's sweep_group callback makes the sweep dir's name the group
 
 

@@ -10,6 +10,8 @@ from refusal_lab.evaluation import metrics
 from refusal_lab.analysis import tables
 from refusal_lab.definitions import control_tokens
 
+pytestmark = pytest.mark.unit  # pure modules and config: `pytest -m unit`
+
 
 def make_runs(rows):
     """runs table as a source builds it: plain columns + flattened config."""

@@ -44,7 +44,9 @@ def submitted(tmp_path_factory):
     preempt_dir, _ = sweeps.run_sweep(TINY + [f"train.max_steps={PREEMPT_STEPS}", "train.log_every=1", "train.checkpoint_every=5"],
                                       root / "preempt", echo=lambda s: None)
     good_dir, _ = sweeps.run_sweep(TINY + ["tokens=single,category", "mix.contrast_ratio=0,0.5"], root / "grid")
-    # job 1 passes validation (a path is a string) but raises when the loader opens it
+    # job 1 passes every check before the start (the folder exists) but raises when the loader opens its one file
+    (root / "missing.jsonl").mkdir()
+    (root / "missing.jsonl" / "rows.jsonl").symlink_to(root / "nowhere.jsonl")
     bad_dir, _ = sweeps.run_sweep(TINY + ["data.general_source=builtin,jsonl", f"+data.general_path={root}/missing.jsonl"],
                                   root / "with_failure")
     return {"grid": good_dir, "failure": bad_dir, "preempt": preempt_dir, "submitted_at": submitted_at}

@@ -7,6 +7,8 @@ import pytest
 from refusal_lab.steering import decisions
 from refusal_lab.definitions import control_tokens
 
+pytestmark = pytest.mark.unit  # pure modules and config: `pytest -m unit`
+
 CAT = control_tokens("category")  # [respond], incomplete, unsupported, indeterminate, humanizing, safety
 HUM, SAFE, INC = "[Humanizing requests]", "[Requests with safety concerns]", "[Incomplete requests]"
 P = np.array([

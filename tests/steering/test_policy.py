@@ -8,6 +8,8 @@ from refusal_lab.steering import decisions
 from refusal_lab.steering import policy
 from refusal_lab.definitions import control_tokens
 
+pytestmark = pytest.mark.unit  # pure modules and config: `pytest -m unit`
+
 CAT = control_tokens("category")
 HUM, SAFE = "[Humanizing requests]", "[Requests with safety concerns]"
 
