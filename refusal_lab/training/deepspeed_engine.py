@@ -33,7 +33,7 @@ import torch
 
 from refusal_lab.model.chat import IGNORE, Encoded
 from refusal_lab.config import TrainConfig
-from refusal_lab.paths import PROJECT_ROOT
+from refusal_lab.paths import project_file
 
 log = logging.getLogger("refusal_lab")
 
@@ -71,11 +71,11 @@ def _require_deepspeed():
 
 
 def resolve_path(path: str) -> Path:
-    """As given (absolute or from the current directory), else relative to the project root."""
+    """As given (absolute or from the current directory), else in the project (conf/... also in an installed package)."""
     p = Path(path)
     if p.exists() or p.is_absolute():
         return p
-    return PROJECT_ROOT / p
+    return project_file(p)
 
 
 def check_keys(ds: dict, source: str = "DeepSpeed config") -> None:
