@@ -153,18 +153,18 @@ def mix_problems(cfg: RunConfig) -> list[str]:
     return []
 
 
-def problems(cfg: RunConfig, check_device: bool = True) -> list[str]:
-    """Every machine-level problem of a schema-valid config; check_device=False where the job
-    runs elsewhere (a Slurm sweep submitted from a login node)."""
-    found = file_problems(cfg) + wandb_key_problems(cfg) + launch_problems(cfg)
-    if check_device:
-        found += device_problems(cfg)
+def problems(cfg: RunConfig, runs_here: bool = True) -> list[str]:
+    """Every machine-level problem of a schema-valid config. runs_here=False where the job runs
+    elsewhere (a Slurm sweep submitted from a login node): no device or task checks."""
+    found = file_problems(cfg) + wandb_key_problems(cfg)
+    if runs_here:
+        found += launch_problems(cfg) + device_problems(cfg)
     if not found:  # the slower checks only for a config that can otherwise start
         found += model_problems(cfg) + mix_problems(cfg)
     return found
 
 
-def check(cfg: RunConfig, check_device: bool = True) -> None:
-    found = problems(cfg, check_device)
+def check(cfg: RunConfig, runs_here: bool = True) -> None:
+    found = problems(cfg, runs_here)
     if found:
         raise ConfigError(found)

@@ -38,7 +38,7 @@ def test_hf_without_a_name_is_refused_by_the_schema(compose):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only case")
 def test_cuda_on_a_cpu_build(compose):
     assert "train.device='cuda': this machine has" in problems_of(compose, ["train.device=cuda"])[0]
-    assert problems_of(compose, ["train.device=cuda"], check_device=False) == []  # a Slurm sweep's job runs elsewhere
+    assert problems_of(compose, ["train.device=cuda"], runs_here=False) == []  # a Slurm sweep's job runs elsewhere
     with pytest.raises(ConfigError, match="train.device='gpu': expected auto, cpu, cuda or cuda:N"):
         validate(compose(["train.device=gpu"]))
 

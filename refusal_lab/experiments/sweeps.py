@@ -161,7 +161,7 @@ def plan(overrides: list[str], launcher: LauncherConfig, sweep_id: str, sweep_di
                 raw.setdefault("train", {})["checkpoint_every"] = launcher.checkpoint_every
             try:
                 cfg = validate(raw)
-                preflight.check(cfg, check_device=launcher.kind != "slurm")  # files, device, W&B key, model: before any job starts
+                preflight.check(cfg, runs_here=launcher.kind != "slurm")  # files, device, W&B key, model: before any job starts
             except ConfigError as exc:
                 problems += [f"{where}: {p}" for p in exc.problems]
                 continue
