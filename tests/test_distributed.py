@@ -211,7 +211,7 @@ def test_two_process_zero3_matches_and_its_consolidated_model_evaluates(referenc
     from refusal_lab.data import loaders
     from refusal_lab.definitions import control_tokens
     from refusal_lab.model.loading import load_pretrained
-    from refusal_lab.experiments.run import eval_subset
+    from refusal_lab.evaluation.report import eval_subset
     from refusal_lab.evaluation.scoring import first_position_probs
 
     run_dir = zero3_run["dir"]
@@ -326,7 +326,7 @@ def _compose(overrides):
 
 def _worker_run(payload):
     from refusal_lab.experiments.run import run
-    from refusal_lab.training.loop import StopRequested
+    from refusal_lab.training.steps import StopRequested
 
     rank = detect().rank
     run_dir = Path(payload["run_dir"])

@@ -3,7 +3,7 @@
 Scores a checkpoint's eval prompts once (first-position probabilities), decides them
 under the policy, and writes/prints: refusal rates per kind (CoCoNot category,
 contrast, general) and per subcategory at the model's default rule and under the
-policy, refusal F1 etc., and the exact sweep of every rule (decisions.sweep) from
+policy, refusal F1 etc., and the exact grid of every rule (decisions.rule_grid, rules.csv) from
 the same probabilities. Optionally generates after the chosen token and judges the
 text (pattern judge, or an LLM judge at judge_url) with token/text agreement.
 """
@@ -22,7 +22,7 @@ ARGS = {  # key: (type, default, help)
     "policy": (str, None, "policy YAML (refusal-lab calibrate writes one); unset = the model's own choice"),
     "data": (str, "builtin", "builtin (the run's own eval split) or coconot (../shared/data/coconot)"),
     "split": (str, "eval", "eval: held-out split as loaders.load makes it; all (data=coconot): all 1,001 + 379 CoCoNot test prompts"),
-    "out": (str, None, "folder for scores.csv, sweep.csv, metrics.json (default: <checkpoint>/../eval_<data>)"),
+    "out": (str, None, "folder for scores.csv, rules.csv, metrics.json (default: <checkpoint>/../eval_<data>)"),
     "max_prompts": (int, None, "score at most this many prompts (stratified by source)"),
     "batch_size": (int, 32, "prompts per forward pass"),
     "max_new_tokens": (int, 0, "generate this many tokens after the chosen control token and judge the text (0 = no generation)"),
@@ -156,7 +156,7 @@ def evaluate(model, tokenizer, rows, pol, batch_size: int = 32) -> tuple[pd.Data
         result.update({f"{name}/{k}": v for k, v in group_rates(refused, rows).items()})
     groups = [refusal_rate_key(r.source, r.category) for r in rows]
     # probabilities are at the policy's scoring temperature; the bias sweep uses the policy's temperature
-    sweep = decisions.sweep(probs, tokens, y, groups, temperature=pol.temperature if pol.rule == "bias" else 1.0)
+    sweep = decisions.rule_grid(probs, tokens, y, groups, temperature=pol.temperature if pol.rule == "bias" else 1.0)
     return scores, result, sweep, probs
 
 
@@ -212,7 +212,7 @@ def main(argv: list[str]) -> int:
     import torch
 
     from refusal_lab.model.loading import load_pretrained
-    from refusal_lab.experiments.run import eval_subset
+    from refusal_lab.evaluation.report import eval_subset
 
     torch.set_num_threads(args["threads"])
     rows = eval_subset(rows, args["max_prompts"], 0)
@@ -236,14 +236,14 @@ def main(argv: list[str]) -> int:
     out = Path(args["out"] or checkpoint.parent / f"eval_{args['data']}")
     out.mkdir(parents=True, exist_ok=True)
     scores.to_csv(out / "scores.csv", index=False)
-    sweep.to_csv(out / "sweep.csv", index=False)
+    sweep.to_csv(out / "rules.csv", index=False)
     (out / "metrics.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     print(format_report(result, sweep))
     if "agreement/agreement" in result:
         print(f"\ntoken/text agreement {result['agreement/agreement']:.3f}; [respond] then refused in words: "
               f"{result['agreement/respond_then_refused']}/{result['agreement/n_respond_token']}; refusal token then answered: "
               f"{result['agreement/refuse_then_answered']}/{result['agreement/n_refuse_token']}; unclear {result['agreement/unclear']}")
-    print(f"\nwritten to {out}: scores.csv, sweep.csv ({len(sweep)} rule settings), metrics.json")
+    print(f"\nwritten to {out}: scores.csv, rules.csv ({len(sweep)} rule settings), metrics.json")
     return 0
 
 
