@@ -7,6 +7,7 @@ experiments.run.run(cfg, run_dir) (or torchrun with train.processes > 1), print 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -57,12 +58,17 @@ def train_main() -> None:
         except StopRequested as exc:
             print(f"refusal-lab: {exc}; rerun with run_dir={run_dir} to resume", file=sys.stderr)
             raise SystemExit(130) from None
+        if "eval/f1" not in summary or os.environ.get(_LAUNCHED_BY_TRAIN):
+            return 0.0  # a process started for train.processes > 1: the command that started it prints the table
         print("\n" + format_table(summary))
         print(f"\nwritten to {run_dir}: summary.json, threshold_curve.csv, scores.csv, mix_manifest.json, checkpoint/"
               + (f", W&B {run_cfg.logger.mode} run under {run_dir / 'wandb'}" if run_cfg.logger.mode != "disabled" else ""))
         return float(summary["eval/f1"])
 
     _train()
+
+
+_LAUNCHED_BY_TRAIN = "REFUSAL_LAB_LAUNCHED_BY_TRAIN"  # set for the processes the train command starts
 
 
 def _alone() -> bool:
@@ -75,7 +81,6 @@ def _run_with_torchrun(run_cfg, run_dir: Path) -> dict:
     """train.processes > 1 on one machine: this command again in that many processes, started
     by torchrun's standalone mode, all writing to this run directory; rank 0's summary."""
     import json
-    import os
     import subprocess
 
     from refusal_lab.experiments import run_dirs
@@ -84,7 +89,7 @@ def _run_with_torchrun(run_cfg, run_dir: Path) -> dict:
     if run_cfg.run_dir_policy == "continue":
         run_dirs.check(run_dir, run_cfg)  # a conflict is reported here, before any process starts
     argv = [a for a in sys.argv[1:] if not a.startswith(("run_dir=", "hydra.run.dir="))]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), _LAUNCHED_BY_TRAIN: "1"}
     env.setdefault("DS_ACCELERATOR", "cuda" if _has_cuda() else "cpu")
     code = subprocess.run(distributed.torchrun_command(run_cfg.train.processes, argv + [f"run_dir={run_dir}",
                           f"hydra.run.dir={run_dir}"]), env=env).returncode

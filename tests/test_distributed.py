@@ -298,7 +298,7 @@ def test_zero3_adds_control_tokens_inside_a_gather(tmp_path, tied):
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_two_task_deepspeed_job_through_submitit(reference, tmp_path):
-    """One Slurm job with 2 tasks on the local cluster; each task runs pipeline.run, rank and
+    """One Slurm job with 2 tasks on the local cluster; each task runs experiments.run.run, rank and
     rendezvous taken from submitit's job environment."""
     pytest.importorskip("deepspeed")
     if shutil.which("sbatch") is None:

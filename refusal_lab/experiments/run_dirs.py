@@ -52,7 +52,9 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def differing_keys(old: dict, new: dict) -> list[str]:
     """`key: old -> new` for every dotted key whose value differs."""
     a, b = _flat({k: v for k, v in old.items() if k not in NOT_IDENTITY}), _flat(new)
-    return [f"{k}: {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    keys = sorted(a.keys() | b.keys(), key=lambda k: (not (k in a and k in b), k))  # changed values before missing keys
+    return [f"{k}: {a[k]!r} -> {b[k]!r}" if k in a and k in b else f"{k}: {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}"
+            for k in keys if a.get(k) != b.get(k)]
 
 
 def read_json(path: Path):
