@@ -93,7 +93,8 @@ def run_ours(model, tok, ids, enc, args, packing: bool = True) -> dict:
     import torch
 
     from refusal_lab.config import TrainConfig
-    from refusal_lab.training.loop import plan_steps, train
+    from refusal_lab.training.loop import train
+    from refusal_lab.training.steps import plan_steps
 
     cfg = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, lr=2e-5, warmup_ratio=0.0, max_length=args.max_length,
                       threads=args.threads, log_every=1, packing=packing)

@@ -143,6 +143,7 @@ class RunConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = _f(0, "global seed (torch, numpy, python)")
     run_dir: str | None = _f(None, "where outputs go; null = Hydra's run directory (or the current directory outside Hydra)")
+    run_dir_policy: Literal["continue", "restart"] = _f("continue", "continue: a run dir of the same config resumes (a finished one is returned as it is), one of another config is refused; restart: delete the run dir's outputs and start over")
 
 
 @dataclass
@@ -152,7 +153,7 @@ class CheckpointEvalConfig:
     policy: str | None = _f(None, "policy YAML (refusal-lab calibrate writes one); null = the model's own choice")
     data: Literal["builtin", "coconot"] = _f("builtin", "builtin (the run's own eval split) or coconot (../shared/data/coconot)")
     split: Literal["eval", "all"] = _f("eval", "eval: held-out split as loaders.load makes it; all (data=coconot): all 1,001 + 379 CoCoNot test prompts")
-    out: str | None = _f(None, "folder for scores.csv, sweep.csv, metrics.json (null = <checkpoint>/../eval_<data>)")
+    out: str | None = _f(None, "folder for scores.csv, rules.csv, metrics.json (null = <checkpoint>/../eval_<data>)")
     max_prompts: int | None = _f(None, "score at most this many prompts (stratified by source)", min=1)
     batch_size: int = _f(32, "prompts per forward pass", min=1)
     max_new_tokens: int = _f(0, "generate this many tokens after the chosen control token and judge the text (0 = no generation)", min=0)

@@ -50,8 +50,11 @@ def shared_data_dir() -> Path:
 
 
 def register_resolvers() -> None:
-    """${refusal_lab.shared_data:} in YAML resolves to shared_data_dir()."""
+    """${refusal_lab.shared_data:} in YAML resolves to shared_data_dir(), ${refusal_lab.pid:} to this process id
+    (run directories unique for simultaneous starts)."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("refusal_lab.shared_data"):
         OmegaConf.register_new_resolver("refusal_lab.shared_data", lambda: str(shared_data_dir()))
+    if not OmegaConf.has_resolver("refusal_lab.pid"):
+        OmegaConf.register_new_resolver("refusal_lab.pid", lambda: str(os.getpid()))

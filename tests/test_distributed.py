@@ -47,6 +47,31 @@ def test_detect_reads_torchrun_and_slurm_environments():
     assert distributed._first_host("node3") == "node3" and distributed._first_host("a[1,4-5]") == "a1"
 
 
+def test_every_task_of_a_slurm_array_gets_its_own_port():
+    array = {"SLURM_NTASKS": "2", "SLURM_PROCID": "0", "SLURM_ARRAY_JOB_ID": "4242", "SLURM_JOB_ID": "4243"}
+    ports = {detect({**array, "SLURM_ARRAY_TASK_ID": str(t)}).master_port for t in range(8)}
+    assert len(ports) == 8  # the same job id for the whole array, a port per task
+    task = {**array, "SLURM_ARRAY_TASK_ID": "3"}
+    assert detect(task).master_port == detect({**task, "SLURM_PROCID": "1"}).master_port  # the tasks of one job agree
+    # submitit names array tasks JOB_TASK: the same rule
+    assert distributed.slurm_port("4242_3") == detect(task).master_port != distributed.slurm_port("4242_4")
+    assert len({distributed.slurm_port(f"777_{t}") for t in range(100)}) == 100
+
+
+def test_a_run_asked_for_several_processes_but_alone_says_who_starts_them(compose):
+    from refusal_lab.config import ConfigError
+    from refusal_lab.training import backends
+
+    with pytest.raises(ConfigError, match="the train command starts the processes"):
+        backends.for_config(validate(compose(["train=deepspeed_zero2", "train.processes=2"])))
+
+
+def test_the_local_processes_are_started_by_torchrun_standalone():
+    cmd = distributed.torchrun_command(2, ["train=deepspeed_zero2"])
+    assert cmd[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    assert cmd[5:] == ["-m", "refusal_lab.cli", "train=deepspeed_zero2"]
+
+
 def test_misspelled_top_level_key_is_rejected_with_the_allowed_keys():
     from refusal_lab.training.deepspeed_engine import DeepSpeedConfigError, check_keys
 
@@ -168,14 +193,17 @@ def zero3_run(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["deepspeed_zero2", "deepspeed_zero3_offload"])
-def test_two_process_run_matches_single_process_losses(reference, compose, tmp_path, recipe):
+def test_two_process_run_matches_single_process_losses(reference, tmp_path, recipe):
     pytest.importorskip("deepspeed")
-    from refusal_lab.experiments.run import run
-
-    cfg = validate(compose(SMALL + [f"train={recipe}", "train.processes=2"]))
     t0 = time.perf_counter()
-    summary = run(cfg, tmp_path)  # the local launcher: 2 fresh processes, rank 0's summary back
+    # the train command starts the 2 processes (torchrun --standalone) and prints rank 0's table
+    proc = subprocess.run([sys.executable, "-m", "refusal_lab.cli", *SMALL, f"train={recipe}", "train.processes=2",
+                           f"run_dir={tmp_path}", f"hydra.run.dir={tmp_path}"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}, timeout=600)
     print(f"2-process {recipe} run: {time.perf_counter() - t0:.1f} s")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "refusal F1 (default rule)" in proc.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
     losses = _losses(tmp_path)
     assert len(losses) == 8
     np.testing.assert_allclose(losses, reference["losses"], rtol=1e-4)
@@ -196,7 +224,7 @@ def test_two_process_zero3_matches_and_its_consolidated_model_evaluates(referenc
     from refusal_lab.data import loaders
     from refusal_lab.definitions import control_tokens
     from refusal_lab.model.loading import load_pretrained
-    from refusal_lab.experiments.run import eval_subset
+    from refusal_lab.evaluation.report import eval_subset
     from refusal_lab.evaluation.scoring import first_position_probs
 
     run_dir = zero3_run["dir"]
@@ -255,7 +283,7 @@ def test_zero3_adds_control_tokens_inside_a_gather(tmp_path, tied):
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_two_task_deepspeed_job_through_submitit(reference, tmp_path):
-    """One Slurm job with 2 tasks on the local cluster; each task runs pipeline.run, rank and
+    """One Slurm job with 2 tasks on the local cluster; each task runs experiments.run.run, rank and
     rendezvous taken from submitit's job environment."""
     pytest.importorskip("deepspeed")
     if shutil.which("sbatch") is None:
@@ -311,7 +339,7 @@ def _compose(overrides):
 
 def _worker_run(payload):
     from refusal_lab.experiments.run import run
-    from refusal_lab.training.loop import StopRequested
+    from refusal_lab.training.steps import StopRequested
 
     rank = detect().rank
     run_dir = Path(payload["run_dir"])

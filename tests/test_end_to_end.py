@@ -55,7 +55,7 @@ def test_default_main_job_learns_to_separate_refuse_from_respond(tmp_path):
     assert logged.summary["eval/auroc"] == pytest.approx(summary["eval/auroc"])
     assert logged.config["mix"]["contrast_ratio"] == 0.5
     assert logged.config["mix_manifest"]["content_hash"] == summary["mix/content_hash"]
-    sweep = pd.read_csv(run / "sweep.csv")  # every steering rule, evaluated from the cached scores
+    sweep = pd.read_csv(run / "rules.csv")  # every steering rule, evaluated from the cached scores
     at_t = sweep[(sweep["rule"] == "threshold") & (sweep["threshold"].round(6) == 0.5)]
     assert len(at_t) == 1 and at_t["f1"].iloc[0] == pytest.approx(summary["eval/f1_at_threshold"])
     assert "eval/threshold_curve" in logged.tables and len(logged.tables["eval/threshold_curve"]) > 1
@@ -90,4 +90,4 @@ def test_baseline_without_tokens_is_judged_from_generated_text(tmp_path, compose
     assert summary["eval/score_kind"] == "pattern_judge"
     assert list(scores["refused_default"]) == [pattern_refused(t) for t in scores["response"]]
     assert summary["eval/refusal_rate"] == pytest.approx(scores["refused_default"].mean())
-    assert not (tmp_path / "run" / "sweep.csv").exists()  # no control tokens, no steering rules
+    assert not (tmp_path / "run" / "rules.csv").exists()  # no control tokens, no steering rules

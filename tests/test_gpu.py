@@ -7,7 +7,7 @@ import torch
 from refusal_lab.config import EvalConfig, LoggerConfig, RunConfig, TrainConfig
 from refusal_lab.experiments.run import run
 from refusal_lab.evaluation.scoring import first_position_probs
-from refusal_lab.training.loop import micro_loss, pack, collate
+from refusal_lab.training.steps import micro_loss, pack, collate
 from tests.test_packing import _setup
 from tests.test_training_and_scoring import setup
 

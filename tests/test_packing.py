@@ -8,7 +8,8 @@ from refusal_lab.model.chat import IGNORE, encode_example
 from refusal_lab.config import TrainConfig
 from refusal_lab.data.records import Example
 from refusal_lab.model.tokens import add_control_tokens, resize_and_init
-from refusal_lab.training.loop import collate, micro_loss, pack, packing_matches_padding, train
+from refusal_lab.training.loop import train
+from refusal_lab.training.steps import collate, micro_loss, pack, packing_matches_padding
 from tests.helpers import examples, tiny
 
 

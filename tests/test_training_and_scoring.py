@@ -6,7 +6,8 @@ from refusal_lab.model.chat import encode_example, prompt_ids
 from refusal_lab.config import TrainConfig
 from refusal_lab.evaluation.scoring import first_position_probs, generate_forced
 from refusal_lab.model.tokens import add_control_tokens, resize_and_init
-from refusal_lab.training.loop import plan_steps, prepare_trainable, train
+from refusal_lab.training.loop import prepare_trainable, train
+from refusal_lab.training.steps import plan_steps
 from tests.helpers import examples, tiny
 
 
@@ -102,7 +103,7 @@ def test_forced_generation_starts_after_the_forced_token():
 
 
 def test_stop_and_resume_reproduces_the_uninterrupted_losses(tmp_path):
-    from refusal_lab.training.loop import StopRequested
+    from refusal_lab.training.steps import StopRequested
 
     model, tok, ids, cfg, enc = setup(max_steps=12)
     full = train(model, enc, tok.pad_token_id, cfg, list(ids.values()), progress=False)

@@ -1,7 +1,7 @@
 """`refusal-lab eval checkpoint=RUN/checkpoint policy=POLICY.yaml [data=builtin|coconot] ...`
 
 Scores a checkpoint's eval prompts once, decides them under the policy and writes
-scores.csv, sweep.csv (every rule setting) and metrics.json; prints the report.
+scores.csv, rules.csv (every rule setting) and metrics.json; prints the report.
 Keys: conf/eval.yaml, schema config.CheckpointEvalConfig (`refusal-lab eval --help`).
 """
 
@@ -47,7 +47,7 @@ def _write(out: Path, scores, sweep, result) -> None:
     from refusal_lab.io import write_csv, write_text
 
     write_csv(out / "scores.csv", scores)
-    write_csv(out / "sweep.csv", sweep)
+    write_csv(out / "rules.csv", sweep)
     write_text(out / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")  # numpy numbers as numbers
 
 
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
     import torch
 
     from refusal_lab.evaluation.checkpoint_eval import evaluate, format_report
-    from refusal_lab.experiments.run import eval_subset
+    from refusal_lab.evaluation.report import eval_subset
     from refusal_lab.model.loading import load_pretrained
 
     torch.set_num_threads(args.threads)
@@ -83,5 +83,5 @@ def main(argv: list[str]) -> int:
         print(f"\ntoken/text agreement {result['agreement/agreement']:.3f}; [respond] then refused in words: "
               f"{result['agreement/respond_then_refused']}/{result['agreement/n_respond_token']}; refusal token then answered: "
               f"{result['agreement/refuse_then_answered']}/{result['agreement/n_refuse_token']}; unclear {result['agreement/unclear']}")
-    print(f"\nwritten to {out}: scores.csv, sweep.csv ({len(sweep)} rule settings), metrics.json")
+    print(f"\nwritten to {out}: scores.csv, rules.csv ({len(sweep)} rule settings), metrics.json")
     return 0

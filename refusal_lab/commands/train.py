@@ -8,6 +8,7 @@ no data loading and no W&B run: one message, exit 2. Hydra flags (--cfg job, --i
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -35,23 +36,64 @@ def hydra_train() -> None:
     def _train(cfg) -> float:
         from refusal_lab.config import validate
         from refusal_lab.data.mixing import MixError
-        from refusal_lab.experiments.run import format_table, run
+        from refusal_lab.evaluation.report import format_table
+        from refusal_lab.experiments.run import run
+        from refusal_lab.training.steps import StopRequested
 
         try:
             run_cfg = validate(OmegaConf.to_container(cfg, resolve=True))
-        except ConfigError as exc:
+            run_dir = Path(run_cfg.run_dir or HydraConfig.get().runtime.output_dir)
+            if run_cfg.train.processes > 1 and _alone():
+                summary = _run_with_torchrun(run_cfg, run_dir)
+            else:
+                summary = run(run_cfg, run_dir)
+        except (ConfigError, MixError) as exc:  # MixError: a pool smaller than the mix (data read from files)
             raise SystemExit(fail("train", exc)) from None
-        run_dir = Path(run_cfg.run_dir or HydraConfig.get().runtime.output_dir)
-        try:
-            summary = run(run_cfg, run_dir)
-        except MixError as exc:  # a pool smaller than the mix (data read from files): a clean message
-            raise SystemExit(fail("train", exc)) from None
+        except StopRequested as exc:
+            print(f"refusal-lab train: {exc}; rerun with run_dir={run_dir} to resume", file=sys.stderr)
+            raise SystemExit(130) from None
+        if "eval/f1" not in summary or os.environ.get(_LAUNCHED_BY_TRAIN):
+            return 0.0  # a process started for train.processes > 1: the command that started it prints the table
         print("\n" + format_table(summary))
         print(f"\nwritten to {run_dir}: summary.json, threshold_curve.csv, scores.csv, mix_manifest.json, checkpoint/"
               + (f", W&B {run_cfg.logger.mode} run under {run_dir / 'wandb'}" if run_cfg.logger.mode != "disabled" else ""))
         return float(summary["eval/f1"])
 
     _train()
+
+
+_LAUNCHED_BY_TRAIN = "REFUSAL_LAB_LAUNCHED_BY_TRAIN"  # set for the processes the train command starts
+
+
+def _alone() -> bool:
+    from refusal_lab.training import distributed
+
+    return distributed.detect().world_size == 1
+
+
+def _run_with_torchrun(run_cfg, run_dir: Path) -> dict:
+    """train.processes > 1 on one machine: this command again in that many processes, started
+    by torchrun's standalone mode, all writing to this run directory; rank 0's summary."""
+    import json
+    import subprocess
+
+    import torch
+
+    from refusal_lab.experiments import run_dirs
+    from refusal_lab.training import distributed
+
+    if run_cfg.run_dir_policy == "continue":
+        run_dirs.check(run_dir, run_cfg)  # a conflict is reported here, before any process starts
+    argv = [a for a in sys.argv[1:] if not a.startswith(("run_dir=", "hydra.run.dir="))]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), _LAUNCHED_BY_TRAIN: "1"}
+    env.setdefault("DS_ACCELERATOR", "cuda" if torch.cuda.is_available() else "cpu")
+    code = subprocess.run(distributed.torchrun_command(run_cfg.train.processes, argv + [f"run_dir={run_dir}",
+                          f"hydra.run.dir={run_dir}"]), env=env).returncode
+    if code != 0:
+        print(f"refusal-lab train: train.processes={run_cfg.train.processes}: a process failed (exit code {code}); "
+              "torchrun printed its error above", file=sys.stderr)
+        raise SystemExit(code)
+    return json.loads((run_dir / "summary.json").read_text())
 
 
 def main(argv: list[str]) -> int:

@@ -3,7 +3,7 @@
 Scores a checkpoint's eval prompts once (first-position probabilities), decides them
 under the policy, and writes/prints: refusal rates per kind (CoCoNot category,
 contrast, general) and per subcategory at the model's default rule and under the
-policy, refusal F1 etc., and the exact sweep of every rule (decisions.sweep) from
+policy, refusal F1 etc., and the exact grid of every rule (decisions.rule_grid, rules.csv) from
 the same probabilities. Optionally generates after the chosen token and judges the
 text (pattern judge, or an LLM judge at judge_url) with token/text agreement.
 """
@@ -102,7 +102,7 @@ def evaluate(model, tokenizer, rows, pol, batch_size: int = 32) -> tuple[pd.Data
         result.update({f"{name}/{k}": v for k, v in group_rates(refused, rows).items()})
     groups = [refusal_rate_key(r.source, r.category) for r in rows]
     # probabilities are at the policy's scoring temperature; the bias sweep uses the policy's temperature
-    sweep = decisions.sweep(probs, tokens, y, groups, temperature=pol.temperature if pol.rule == "bias" else 1.0)
+    sweep = decisions.rule_grid(probs, tokens, y, groups, temperature=pol.temperature if pol.rule == "bias" else 1.0)
     return scores, result, sweep, probs
 
 

@@ -36,23 +36,13 @@ EVENTS_FILE = "job_events.jsonl"
 
 
 def distributed_env() -> dict[str, str]:
-    """torch.distributed-style variables for this task, from the Slurm (or submitit local) env."""
-    env = submitit.JobEnvironment()
-    try:
-        master = env.hostnames[0]
-    except Exception:  # the local executor has no node list
-        master = "127.0.0.1"
-    job_digits = "".join(ch for ch in str(env.job_id).split("_")[0] if ch.isdigit()) or "0"
-    return {
-        "RANK": str(env.global_rank),
-        "WORLD_SIZE": str(env.num_tasks),
-        "LOCAL_RANK": str(env.local_rank),
-        "LOCAL_WORLD_SIZE": str(max(1, env.num_tasks // max(1, env.num_nodes))),
-        "NODE_RANK": str(env.node),
-        "MASTER_ADDR": master,
-        # one port per job so that two jobs sharing a node do not collide
-        "MASTER_PORT": os.environ.get("MASTER_PORT") or str(20000 + int(job_digits) % 20000),
-    }
+    """torch.distributed-style variables for this task, from the Slurm (or submitit local) env
+    (training.distributed owns them; the port differs per array task); a MASTER_PORT already
+    set wins."""
+    from refusal_lab.training import distributed
+
+    env = distributed.submitit_env().as_env()
+    return env | ({"MASTER_PORT": os.environ["MASTER_PORT"]} if os.environ.get("MASTER_PORT") else {})
 
 
 def record_event(run_dir: Path, event: str, **detail) -> None:

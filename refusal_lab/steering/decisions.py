@@ -8,7 +8,7 @@ the refuse/answer decision.
 Rules: model_choice (default), threshold_rule (p(refuse) >= t), category_rule (the
 paper's controlled set S), per_category_rule (a threshold per refusal token, unset =
 model's choice), logit_bias_rule (additive bias per control token, then argmax). The
-*_grid functions evaluate a rule over a whole grid in one broadcast and `sweep` puts
+*_grid functions evaluate a rule over a whole grid in one broadcast and `rule_grid` puts
 every rule's grid with its metrics in one table: no model call per setting.
 """
 
@@ -166,7 +166,7 @@ def grid_metrics(refused: np.ndarray, should_refuse: np.ndarray, groups) -> dict
     return out
 
 
-def sweep(probs: np.ndarray, tokens: list[str], should_refuse, groups, thresholds=None, controlled_sets=None,
+def rule_grid(probs: np.ndarray, tokens: list[str], should_refuse, groups, thresholds=None, controlled_sets=None,
           bias_values=None, temperature: float = 1.0):
     """Every rule over its grid from one table of cached probabilities, as one DataFrame:
     rule (model_choice | threshold | category | bias), its parameters (threshold,

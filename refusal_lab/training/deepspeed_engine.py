@@ -1,5 +1,5 @@
-"""train.backend=deepspeed: the training plan of training.py run in a DeepSpeed engine
-(ZeRO 0-3, optional CPU offload), across the processes of a job.
+"""train.backend=deepspeed: the step loop of steps.py in a DeepSpeed engine (ZeRO 0-3,
+optional CPU offload), across the processes of a job; `DeepSpeedBackend` is what a run uses.
 
 Everything DeepSpeed needs from the user lives in one JSON under conf/deepspeed/;
 its "auto" values are filled from the train section (batch size, accumulation,
@@ -18,22 +18,25 @@ loads like any other. deepspeed is an optional extra: imported only in here.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import json
 import logging
 import os
 import shutil
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from refusal_lab.model.chat import IGNORE, Encoded
-from refusal_lab.config import TrainConfig
+from refusal_lab.config import RunConfig, TrainConfig
+from refusal_lab.model.chat import Encoded
 from refusal_lab.paths import project_file
+from refusal_lab.training import distributed
+from refusal_lab.training.steps import (TrainResult, attention_implementation, embedding_matrices, lr_lambda, plan_steps,
+                                        run_steps, use_packing)
 
 log = logging.getLogger("refusal_lab")
 
@@ -262,77 +265,73 @@ def _all_sum(values: list[float]) -> list[float]:
     return t.tolist()
 
 
-def train_deepspeed(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids: list[int],
-                    log_fn: Callable[[dict, int], None], device, progress: bool, state_dir: Path | None,
-                    checkpoint_every: int | None, should_stop: Callable[[], bool]):
-    """training.train for backend=deepspeed: same plan, token-weighted loss over the
-    micro-batches of all ranks, resumable through DeepSpeed checkpoints. Returns the
-    TrainResult (losses identical on every rank) and leaves the engine on `model.ds_engine`."""
-    from refusal_lab.training import loop as T
+class DeepSpeedStepEngine:
+    """steps.Engine around a DeepSpeed engine: the engine steps after every micro-batch (it
+    knows the accumulation boundary), gradients are averaged over ranks, state is a
+    DeepSpeed checkpoint folder per step (the previous one removed once `latest` moved)."""
 
+    def __init__(self, engine, scheduler, model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig):
+        self.engine, self.scheduler, self.module, self.device = engine, scheduler, engine, engine.device
+        self.rank, self.world = _world()
+        self.packed = use_packing(engine, encoded, pad_id, cfg, engine.device)  # through the engine: ZeRO-3 gathers in its hooks
+        self.attn = attention_implementation(model)
+        engine.train()
+
+    def autocast(self):
+        return contextlib.nullcontext()  # DeepSpeed casts itself (bf16 / fp16 sections of its config)
+
+    def backward(self, loss: torch.Tensor, n_labels: int) -> None:
+        # DeepSpeed averages gradients over ranks: scale by world so the sum over
+        # every rank's micro-batches is divided by the step's label count, once
+        self.engine.backward(loss * (self.world / max(1, n_labels)), scale_wrt_gas=False)
+
+    def after_micro_batch(self) -> None:
+        self.engine.step()
+
+    def step(self) -> float:
+        return self.scheduler.get_last_lr()[0]
+
+    def all_sum(self, value: float) -> float:
+        return _all_sum([value])[0]
+
+    def save(self, state_dir: Path, result: TrainResult, step: int) -> None:
+        self.engine.save_checkpoint(str(state_dir), tag=f"step{step}",
+                                    client_state={"result": asdict(result), "rng": torch.get_rng_state()})
+        _keep_only(Path(state_dir), f"step{step}", self.rank)
+
+    def load(self, state_dir: Path) -> TrainResult | None:
+        if not (Path(state_dir) / "latest").exists():
+            return None
+        _, client = self.engine.load_checkpoint(str(state_dir), load_module_strict=True)
+        torch.set_rng_state(client["rng"])
+        return TrainResult(**client["result"])
+
+    def finished(self, state_dir: Path) -> None:
+        _barrier()
+        if self.rank == 0:
+            shutil.rmtree(state_dir, ignore_errors=True)  # finished: the consolidated model supersedes it
+
+
+def train_deepspeed(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, ds: dict | None = None,
+                    log_fn: Callable[[dict, int], None] = lambda m, s: None, progress: bool = True,
+                    state_dir: Path | None = None, checkpoint_every: int | None = None,
+                    should_stop: Callable[[], bool] = lambda: False):
+    """The step loop in a DeepSpeed engine: same plan, token-weighted loss over the
+    micro-batches of all ranks, resumable through DeepSpeed checkpoints. Returns the
+    TrainResult (losses identical on every rank) and the engine."""
     deepspeed = _require_deepspeed()
     check_supported(cfg)
-    rank, world = _world()
-    ds = getattr(model, "ds_config", None) or load_config(cfg, world, _dtype_name(model))
-    device = device or torch.device("cpu")
-    steps = T.plan_steps(len(encoded), cfg, world)
-    attn = T.attention_implementation(model)
+    _, world = _world()
+    ds = ds or load_config(cfg, world, _dtype_name(model))
+    steps = plan_steps(len(encoded), cfg, world)
     groups = _param_groups(model, cfg)
     optimizer = None if "optimizer" in ds else torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, model_parameters=groups, optimizer=optimizer, config=ds,
-        lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, T.lr_lambda(len(steps), cfg.warmup_ratio)))
+        lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(len(steps), cfg.warmup_ratio)))
     assert_engine(engine)
-    packed = T.use_packing(engine, encoded, pad_id, cfg, engine.device)  # through the engine: ZeRO-3 gathers in its hooks
-    model.__dict__["ds_engine"] = engine  # a plain attribute: setattr would register the engine as a submodule
-    result = T.TrainResult()
-    if state_dir is not None and (Path(state_dir) / "latest").exists():
-        _, client = engine.load_checkpoint(str(state_dir), load_module_strict=True)
-        result = T.TrainResult(**client["result"])
-        torch.set_rng_state(client["rng"])
-    first_step = result.steps
-    engine.train()
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(steps), initial=first_step, desc=f"train[{rank}/{world}]",
-               disable=None if (progress and rank == 0) else True, leave=False)
-    start = time.perf_counter() - result.seconds
-    for step, micro_batches in enumerate(steps):
-        if step < first_step:
-            continue
-        mine = micro_batches[rank::world]
-        n_labels = sum(sum(1 for x in encoded[i].labels[1:] if x != IGNORE) for mb in micro_batches for i in mb)
-        local_loss = 0.0
-        for m, mb in enumerate(mine):
-            b = T.make_batch([encoded[i] for i in mb], pad_id, cfg, packed, attn)
-            result.real_tokens += int(b.pop("real_tokens"))
-            result.padded_tokens += b["input_ids"].numel()
-            b = {k: v.to(engine.device) for k, v in b.items()}
-            loss, _ = T.micro_loss(engine, b)
-            # DeepSpeed averages gradients over ranks: scale by world so the sum over
-            # every rank's micro-batches is divided by the step's label count, once
-            engine.backward(loss * (world / max(1, n_labels)), scale_wrt_gas=False)
-            engine.step()
-            local_loss += loss.item()
-        T.record_step(result, step, len(steps), _all_sum([local_loss])[0] / max(1, n_labels), scheduler.get_last_lr()[0],
-                      (step + 1) * cfg.batch_size * cfg.grad_accum * world / max(1, len(encoded)), start, log_fn, bar,
-                      cfg.log_every)
-        stop = bool(_all_sum([float(should_stop())])[0])  # every rank stops at the same step
-        if state_dir is not None and ((checkpoint_every and (step + 1) % checkpoint_every == 0) or stop):
-            result.seconds = time.perf_counter() - start
-            engine.save_checkpoint(str(state_dir), tag=f"step{step + 1}",
-                                   client_state={"result": asdict(result), "rng": torch.get_rng_state()})
-            _keep_only(Path(state_dir), f"step{step + 1}", rank)
-            if stop and step + 1 < len(steps):
-                bar.close()
-                raise T.StopRequested(f"stopped after step {step + 1} of {len(steps)}; DeepSpeed state in {state_dir}")
-    bar.close()
-    result.seconds = time.perf_counter() - start
-    if state_dir is not None:
-        _barrier()
-        if rank == 0:
-            shutil.rmtree(state_dir, ignore_errors=True)  # finished: the consolidated model supersedes it
-    return result
+    step_engine = DeepSpeedStepEngine(engine, scheduler, model, encoded, pad_id, cfg)
+    return run_steps(step_engine, encoded, pad_id, cfg, steps, log_fn, progress, state_dir, checkpoint_every, should_stop), engine
 
 
 def _barrier():
@@ -353,8 +352,6 @@ def _keep_only(state_dir: Path, tag: str, rank: int) -> None:
 
 def _param_groups(model, cfg: TrainConfig) -> list[dict]:
     """Same grouping as training.build_optimizer: no decay on embeddings, head and 1-D tensors."""
-    from refusal_lab.training.loop import embedding_matrices
-
     embed_ids = {id(w) for w in embedding_matrices(model)}
     decay, no_decay = [], []
     for p in model.parameters():
@@ -391,3 +388,84 @@ def save_consolidated(engine, tokenizer, out_dir: Path) -> None:
             shutil.rmtree(out_dir, ignore_errors=True)
             tmp.rename(out_dir)
     _barrier()
+
+
+# ---------------------------------------------------------------- a run's backend
+
+
+class DeepSpeedBackend:
+    """A run on every process of a job: joins the process group, builds the model (under
+    ZeRO-3 partitioned before the control tokens are added), trains in a DeepSpeed engine,
+    gathers one ordinary checkpoint. Only the main process gets the final model back."""
+
+    def __init__(self, cfg: RunConfig, dist_env: distributed.DistEnv):
+        import torch.distributed as dist
+
+        check_supported(cfg.train)
+        self.cfg, self.dist_env = cfg, dist_env
+        self.is_main, self.world_size = dist_env.is_main, dist_env.world_size
+        self.joined = not (dist.is_available() and dist.is_initialized())  # we leave what we joined
+        distributed.init(dist_env, use_deepspeed=True)
+        self.ds = load_config(cfg.train, dist_env.world_size, cfg.model.dtype)
+        stage3 = zero_stage(self.ds) == 3
+        # a pretrained model then loads each shard straight into its rank (the tiny one is built, then partitioned)
+        self.zero3 = Zero3Context(self.ds) if stage3 and cfg.model.kind != "tiny" else None
+        self.device = distributed.device_for(dist_env, cfg.train.device)
+        self.engine = None
+
+    def build_model(self, texts: list[str]):
+        from refusal_lab.model.loading import load_model
+        from refusal_lab.model.tokens import add_control_tokens, resize_and_init
+
+        model, tokenizer = load_model(self.cfg.model, texts, self.cfg.seed)
+        token_ids = add_control_tokens(tokenizer, self.cfg.tokens.scheme)
+        tokens = self.cfg.tokens
+        if zero_stage(self.ds) == 3:
+            self.zero3 = self.zero3 or Zero3Context(self.ds)
+            model = partition(model, self.ds)
+            resize_and_init_partitioned(model, tokenizer, token_ids, tokens.init, dict(tokens.descriptions))
+        else:
+            resize_and_init(model, tokenizer, token_ids, tokens.init, dict(tokens.descriptions))
+            model.to(self.device)
+        return model, tokenizer, token_ids
+
+    def train(self, model, encoded: list[Encoded], pad_id: int, new_ids: list[int], log_fn, state_dir: Path,
+              should_stop) -> TrainResult:
+        result, self.engine = train_deepspeed(model, encoded, pad_id, self.cfg.train, self.ds, log_fn, True, state_dir,
+                                              self.cfg.train.checkpoint_every, should_stop)
+        return result
+
+    def final_model(self, model, tokenizer, result: TrainResult, run_dir: Path):
+        """Every rank writes its figures and helps gather the checkpoint; the main one loads
+        it back like any other (and drops it after loading unless train.save_checkpoint)."""
+        from refusal_lab.io import write_json
+        from refusal_lab.model.loading import load_pretrained
+
+        if self.world_size > 1:
+            write_json(run_dir / "ranks" / f"rank{self.dist_env.rank}.json", rank_figures(self.dist_env, result))
+        save_consolidated(self.engine, tokenizer, run_dir / "checkpoint")
+        self.engine = None
+        self._close_zero3()
+        if not self.is_main:
+            return None
+        model, tokenizer = load_pretrained(str(run_dir / "checkpoint"), self.cfg.model)
+        if not self.cfg.train.save_checkpoint:
+            shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)  # consolidated only to evaluate it
+        return model.to(self.device), tokenizer
+
+    def _close_zero3(self) -> None:
+        if self.zero3 is not None:
+            self.zero3.close()
+            self.zero3 = None
+
+    def close(self) -> None:
+        self._close_zero3()
+        if self.joined and self.world_size > 1:
+            distributed.shutdown()
+
+
+def rank_figures(dist_env: distributed.DistEnv, result: TrainResult) -> dict:
+    """What one process of a job did (ranks/rankN.json)."""
+    return {"rank": dist_env.rank, "world_size": dist_env.world_size, "losses": result.losses,
+            "real_tokens": result.real_tokens, "padded_tokens": result.padded_tokens, "seconds": result.seconds,
+            "tokens_per_s": result.tokens_per_s}

@@ -1,24 +1,19 @@
 """Which process am I: rank, local rank, world size and the rendezvous address, read
-from torchrun / the deepspeed launcher / our local launcher (RANK, WORLD_SIZE, ...)
-or from a Slurm allocation (submitit's JobEnvironment inside a submitit job, the
-SLURM_* variables under plain srun); plus process-group setup and a local
-multi-process launcher for workstations.
+from torchrun / the deepspeed launcher (RANK, WORLD_SIZE, ...) or from a Slurm
+allocation (submitit's JobEnvironment inside a submitit job, the SLURM_* variables
+under plain srun); plus process-group setup. The one owner of the rank environment:
+submitit jobs (experiments/jobs.py) take theirs from `submitit_env`.
 
-The local launcher starts one fresh Python process per rank with the rank
-variables in its environment (set before torch or deepspeed is imported, so
-OMP_NUM_THREADS and DS_ACCELERATOR take effect), each calling pipeline.run on the
-same config and run directory; rank 0 writes the outputs.
+Several local processes on a workstation (train.processes > 1) are started by the
+entry point with torchrun's standalone mode (`torchrun_command`), not by a run.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -29,6 +24,8 @@ class DistEnv:
     master_addr: str = "127.0.0.1"
     master_port: int = 29500
     source: str = "single"          # single | env (torchrun & co) | submitit | slurm
+    local_world_size: int = 1       # processes on this node
+    node_rank: int = 0
 
     @property
     def is_main(self) -> bool:
@@ -37,13 +34,19 @@ class DistEnv:
     def as_env(self) -> dict[str, str]:
         """The variables torch.distributed (env://) and DeepSpeed read."""
         return {"RANK": str(self.rank), "LOCAL_RANK": str(self.local_rank), "WORLD_SIZE": str(self.world_size),
+                "LOCAL_WORLD_SIZE": str(self.local_world_size), "NODE_RANK": str(self.node_rank),
                 "MASTER_ADDR": self.master_addr, "MASTER_PORT": str(self.master_port)}
 
 
-def _slurm_port(job_id: str) -> int:
-    """One port per job, the same on every task of it (no communication needed to agree)."""
-    digits = "".join(c for c in str(job_id) if c.isdigit()) or "0"
-    return 20000 + int(digits) % 20000
+def slurm_port(job_id: str, array_task_id: str | int | None = None) -> int:
+    """One port per job, the same on every task of it (no communication needed to agree),
+    different for every task of an array: from the job id (`123` or submitit's `123_4`)
+    and the array task id."""
+    base, _, task = str(job_id).partition("_")
+    task = str(array_task_id) if array_task_id not in (None, "") else task
+    base_digits = "".join(c for c in base if c.isdigit()) or "0"
+    task_digits = "".join(c for c in task if c.isdigit()) or "0"
+    return 20000 + (int(base_digits) + int(task_digits)) % 20000
 
 
 def _first_host(nodelist: str) -> str:
@@ -64,15 +67,46 @@ def detect(environ: dict[str, str] | None = None) -> DistEnv:
                        env.get("MASTER_ADDR", "127.0.0.1"), int(env.get("MASTER_PORT", "29500")), "env")
     if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
         if env.get("SUBMITIT_EXECUTOR") == "slurm" and environ is None:
-            import submitit
-
-            job = submitit.JobEnvironment()
-            return DistEnv(job.global_rank, job.local_rank, job.num_tasks, job.hostnames[0],
-                           _slurm_port(job.job_id), "submitit")
+            return submitit_env()
+        job_id = env.get("SLURM_ARRAY_JOB_ID") or env.get("SLURM_JOB_ID", "0")
         return DistEnv(int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", "0")), int(env["SLURM_NTASKS"]),
                        _first_host(env.get("SLURM_JOB_NODELIST", env.get("SLURM_NODELIST", "127.0.0.1"))),
-                       _slurm_port(env.get("SLURM_JOB_ID", "0")), "slurm")
+                       slurm_port(job_id, env.get("SLURM_ARRAY_TASK_ID")), "slurm",
+                       int(env.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0] or 1), int(env.get("SLURM_NODEID", "0")))
     return DistEnv()
+
+
+def submitit_env() -> DistEnv:
+    """This task of a submitit job (Slurm or the local executor, which has no node list)."""
+    import submitit
+
+    job = submitit.JobEnvironment()
+    try:
+        master = job.hostnames[0]
+    except Exception:  # the local executor has no node list
+        master = "127.0.0.1"
+    return DistEnv(job.global_rank, job.local_rank, job.num_tasks, master, slurm_port(job.job_id), "submitit",
+                   max(1, job.num_tasks // max(1, job.num_nodes)), job.node)
+
+
+def device_for(dist_env: DistEnv, wanted: str):
+    """train.device for this process: with several processes on CUDA, the GPU of its local rank."""
+    import torch
+
+    from refusal_lab.model.loading import resolve_device
+
+    device = resolve_device(wanted)
+    if device.type == "cuda" and dist_env.world_size > 1:
+        device = torch.device("cuda", dist_env.local_rank % torch.cuda.device_count())
+    return device
+
+
+def torchrun_command(processes: int, argv: list[str]) -> list[str]:
+    """`argv` of `python -m refusal_lab.cli` run in `processes` local processes by torchrun's
+    standalone mode (its own rendezvous on a free port, rank variables set before Python
+    starts, every process ended if one fails)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+            "-m", "refusal_lab.cli", *argv]
 
 
 def init(dist_env: DistEnv, use_deepspeed: bool) -> None:
@@ -118,69 +152,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-DONE_FILE = "rank{rank}.done"
-
-
-def launch_local(cfg, run_dir: Path, processes: int) -> dict:
-    """Run pipeline.run in `processes` local processes (a workstation); returns rank 0's summary.
-
-    A rank that exits non-zero after writing its done marker (a crash seen at interpreter
-    exit after ZeRO-3 runs) only logs a warning: its results are already on disk."""
-    import json
-    import logging
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ranks_dir = run_dir / "ranks"
-    ranks_dir.mkdir(exist_ok=True)
-    job = ranks_dir / "job.pkl"
-    job.write_bytes(pickle.dumps((cfg, str(run_dir))))
-    port = free_port()
-    procs = []
-    for rank in range(processes):
-        (ranks_dir / DONE_FILE.format(rank=rank)).unlink(missing_ok=True)
-        env = {**os.environ, **DistEnv(rank, rank, processes, "127.0.0.1", port, "env").as_env(),
-               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        env.setdefault("DS_ACCELERATOR", "cpu" if not _has_cuda() else "cuda")
-        out = open(ranks_dir / f"rank{rank}.log", "w")
-        procs.append((subprocess.Popen([sys.executable, "-m", "refusal_lab.training.distributed", str(job)], env=env,
-                                       stdout=out, stderr=subprocess.STDOUT), out))
-    failed = []
-    for rank, (p, out) in enumerate(procs):
-        code = p.wait()
-        out.close()
-        if code != 0:
-            if (ranks_dir / DONE_FILE.format(rank=rank)).exists():
-                logging.getLogger("refusal_lab").warning("rank %d exited with code %d after finishing its work", rank, code)
-            else:
-                failed.append((rank, code))
-    if failed:
-        rank, code = failed[0]
-        tail = (ranks_dir / f"rank{rank}.log").read_text()[-4000:]
-        raise RuntimeError(f"train.processes={processes}: rank {rank} failed with exit code {code}; "
-                           f"log {ranks_dir / f'rank{rank}.log'}:\n{tail}")
-    return json.loads((run_dir / "summary.json").read_text())
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def _worker(job_file: str) -> None:
-    cfg, run_dir = pickle.loads(Path(job_file).read_bytes())
-    from refusal_lab.experiments.run import run
-
-    run(cfg, Path(run_dir))
-    rank = int(os.environ["RANK"])
-    (Path(run_dir) / "ranks" / DONE_FILE.format(rank=rank)).write_text("ok\n")
-
-
-if __name__ == "__main__":
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    _worker(sys.argv[1])

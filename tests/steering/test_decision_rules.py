@@ -93,7 +93,7 @@ def test_sweep_table_matches_metrics_and_groups():
     p = rng.dirichlet(np.ones(len(CAT)), size=120)
     y = rng.random(120) < 0.5
     groups = np.where(y, rng.choice(["humanizing", "safety"], 120), rng.choice(["contrast", "general"], 120))
-    table = decisions.sweep(p, CAT, y, groups)
+    table = decisions.rule_grid(p, CAT, y, groups)
     assert set(table.rule) == {"model_choice", "threshold", "category", "bias"}
     assert (table.rule == "threshold").sum() == 101 and (table.rule == "bias").sum() == 17 * len(CAT)
     assert (table.rule == "category").sum() == 101 * 6  # five singletons + all categories

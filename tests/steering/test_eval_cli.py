@@ -22,7 +22,7 @@ def test_eval_builtin_under_a_policy(trained_run, tmp_path, capsys):
     assert "refusal rate per kind:" in printed and "threshold rule p(refuse) >= t" in printed and "token/text agreement" in printed
     scores = pd.read_csv(out / "scores.csv", keep_default_na=False)
     metrics = json.loads((out / "metrics.json").read_text())
-    sweep = pd.read_csv(out / "sweep.csv")
+    sweep = pd.read_csv(out / "rules.csv")
     # the run's own scores (same eval split, same model) agree with the re-scored probabilities
     run_scores = pd.read_csv(trained_run / "scores.csv", keep_default_na=False)
     assert list(scores.id) == list(run_scores.id)
@@ -57,4 +57,4 @@ def test_eval_coconot_per_category_and_contrast(trained_run, shared_data, tmp_pa
         assert 0.0 <= metrics[f"default/refusal_rate/{kind}"] <= 1.0
     subs = [k for k in metrics if k.startswith("default/refusal_rate_sub/refusal:")]
     assert subs and all(k == k.lower() for k in subs)  # normalised subcategory names
-    assert (pd.read_csv(out / "sweep.csv").rule == "threshold").sum() == 101
+    assert (pd.read_csv(out / "rules.csv").rule == "threshold").sum() == 101
