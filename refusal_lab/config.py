@@ -151,7 +151,7 @@ class CheckpointEvalConfig:
     """`refusal-lab eval`: score a checkpoint's eval prompts under a policy."""
     checkpoint: str | None = _f(None, "folder written by a run (run_dir/checkpoint): model + tokenizer with the control tokens")
     policy: str | None = _f(None, "policy YAML (refusal-lab calibrate writes one); null = the model's own choice")
-    data: Literal["builtin", "coconot"] = _f("builtin", "builtin (the run's own eval split) or coconot (../shared/data/coconot)")
+    data: DataConfig = field(default_factory=DataConfig)  # data=builtin: the run's own eval split; data=coconot: conf/data/coconot.yaml
     split: Literal["eval", "all"] = _f("eval", "eval: held-out split as loaders.load makes it; all (data=coconot): all 1,001 + 379 CoCoNot test prompts")
     out: str | None = _f(None, "folder for scores.csv, rules.csv, metrics.json (null = <checkpoint>/../eval_<data>)")
     max_prompts: int | None = _f(None, "score at most this many prompts (stratified by source)", min=1)

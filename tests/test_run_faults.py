@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refusal_lab.config import ConfigError, TrainConfig, validate
+from refusal_lab.config import TrainConfig, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "refusal_lab.cli"]

@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
             _generate_and_judge(model, tokenizer, rows, pol, args, scores, result)
     except (InputError, ValueError) as exc:
         return fail("eval", exc)
-    out = Path(args.out or checkpoint.parent / f"eval_{args.data}")
+    out = Path(args.out or checkpoint.parent / f"eval_{args.data.name}")
     _write(out, scores, sweep, result)
     print(format_report(result, sweep))
     if "agreement/agreement" in result:

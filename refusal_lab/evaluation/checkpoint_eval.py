@@ -16,33 +16,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from refusal_lab.config import InputError
+from refusal_lab.config import DataConfig, InputError
 
-def _data_config(name: str, checkpoint: Path):
-    """The data section: the run's own (same split) for builtin, conf/data/coconot.yaml for coconot."""
+def _data_config(data: DataConfig, checkpoint: Path) -> DataConfig:
+    """builtin: the run's own data section (same split) when the checkpoint's run wrote one."""
     from refusal_lab.config import validate
 
     run_cfg = checkpoint.parent / "config.json"
-    if name == "builtin" and run_cfg.exists():
+    if data.name == "builtin" and run_cfg.exists():
         return validate(json.loads(run_cfg.read_text())).data
-    from refusal_lab.composing import compose_run
-
-    return compose_run([f"data={name}"], check_machine=False).data
+    return data
 
 
-def eval_rows(data: str, split: str, checkpoint: Path):
+def eval_rows(data: DataConfig, split: str, checkpoint: Path):
     """Rows to score. split=all reads CoCoNot's whole original test + contrast test
     (for checkpoints not trained on CoCoNot); split=eval is the held-out split."""
     from refusal_lab.data import loaders
     from refusal_lab.definitions import SOURCE_CONTRAST, SOURCE_REFUSAL
 
-    if data not in ("builtin", "coconot"):
-        raise InputError(f"data={data!r}: expected builtin or coconot")
     if split not in ("eval", "all"):
         raise InputError(f"split={split!r}: expected eval or all")
     cfg = _data_config(data, checkpoint)
     if split == "all":
-        if data != "coconot":
+        if data.refusal_source == "builtin":
             raise InputError("split='all': only with data=coconot (the builtin data has no official test split)")
         folder = Path(cfg.coconot_path)
         rows = []
