@@ -28,7 +28,7 @@ def _inputs(args: CheckpointEvalConfig):
 
 
 def _generate_and_judge(model, tokenizer, rows, pol, args: CheckpointEvalConfig, scores, result) -> None:
-    from refusal_lab.evaluation import judges
+    from refusal_lab.evaluation import agreement, judges
     from refusal_lab.evaluation.checkpoint_eval import judge_texts
     from refusal_lab.steering import first_position
 
@@ -38,7 +38,7 @@ def _generate_and_judge(model, tokenizer, rows, pol, args: CheckpointEvalConfig,
     scores["response"] = steered.texts
     scores["text_label"] = judge_texts(rows, steered.texts, args.judge_url, args.judge_model, args.rubric)
     result.update({f"judge/{k}": v for k, v in judges.label_counts(list(scores["text_label"])).items()})
-    result.update({f"agreement/{k}": v for k, v in judges.token_text_agreement(scores["refused_policy"], scores["text_label"]).items()})
+    result.update({f"agreement/{k}": v for k, v in agreement.token_text_agreement(scores["refused_policy"], scores["text_label"]).items()})
 
 
 def _write(out: Path, scores, sweep, result) -> None:

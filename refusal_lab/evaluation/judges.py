@@ -2,7 +2,8 @@
 
 An LLM judge for any OpenAI-compatible chat endpoint
 (REFUSED / ANSWERED / UNCLEAR, per-subcategory rubric, retries, concurrency limit,
-cache), and the agreement between the chosen control token and the judged text.
+cache). The agreement between the chosen control token and the judged text lives in
+evaluation/agreement.py (token_text_agreement).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from refusal_lab.definitions import normalise_subcategory
 
@@ -177,21 +177,3 @@ def label_counts(labels: list[str]) -> dict:
     return {**{k.lower(): v for k, v in n.items()}, "n": len(labels),
             "refusal_rate": n["REFUSED"] / decided if decided else float("nan"),
             "unclear_rate": n["UNCLEAR"] / len(labels) if labels else float("nan")}
-
-
-def token_text_agreement(token_refused, text_labels) -> dict:
-    """Does the text follow the token? text_labels are REFUSED/ANSWERED/UNCLEAR (or bools:
-    True = refused). respond_then_refused: share of [respond] rows refused in words;
-    refuse_then_answered: share of refusal-token rows answered; agreement over labelled rows."""
-    labs = [("REFUSED" if x else "ANSWERED") if isinstance(x, (bool, np.bool_)) else x for x in text_labels]
-    tok = [bool(x) for x in token_refused]
-    pairs = [(t, lab) for t, lab in zip(tok, labs) if lab != "UNCLEAR"]
-    resp = [lab for t, lab in pairs if not t]
-    ref = [lab for t, lab in pairs if t]
-    agree = sum((lab == "REFUSED") == t for t, lab in pairs)
-    return {"n_respond_token": len(resp), "respond_then_refused": resp.count("REFUSED"),
-            "respond_then_refused_rate": resp.count("REFUSED") / len(resp) if resp else float("nan"),
-            "n_refuse_token": len(ref), "refuse_then_answered": ref.count("ANSWERED"),
-            "refuse_then_answered_rate": ref.count("ANSWERED") / len(ref) if ref else float("nan"),
-            "agreement": agree / len(pairs) if pairs else float("nan"),
-            "unclear": sum(lab == "UNCLEAR" for lab in labs)}

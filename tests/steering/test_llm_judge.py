@@ -147,13 +147,9 @@ def test_judge_against_this_projects_server(model_and_tokenizer):
         srv.server_close()
 
 
-def test_parse_label_and_agreement():
+def test_parse_label():
     assert judges.parse_label("**REFUSED**") == "REFUSED" and judges.parse_label("answered.") == "ANSWERED"
     assert judges.parse_label("I think so") == "UNCLEAR" and judges.parse_label("") == "UNCLEAR"
-    a = judges.token_text_agreement([False, False, False, True, True, True], ["REFUSED", "ANSWERED", "ANSWERED", "ANSWERED", "REFUSED", "UNCLEAR"])
-    assert (a["respond_then_refused"], a["n_respond_token"]) == (1, 3) and a["respond_then_refused_rate"] == pytest.approx(1 / 3)
-    assert (a["refuse_then_answered"], a["n_refuse_token"]) == (1, 2) and a["agreement"] == pytest.approx(3 / 5) and a["unclear"] == 1
-    assert judges.token_text_agreement([True, False], [True, False])["agreement"] == 1.0
 
 
 def test_rubric_errors(tmp_path):
