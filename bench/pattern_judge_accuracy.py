@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import sys
 import time
@@ -29,6 +30,7 @@ from refusal_lab.evaluation import agreement, pattern_judge
 from refusal_lab.paths import PROJECT_ROOT, shared_data_dir
 
 CASES = PROJECT_ROOT / "tests" / "data" / "pattern_judge_cases.jsonl"
+HAND_LABELS = Path(__file__).parent / "data" / "coconot_pref_hand_labels.json"
 
 # The judge on main before issue 11, kept verbatim as the baseline.
 _OLD_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
@@ -66,6 +68,21 @@ def report_half(name: str, cases: list[tuple[str, bool]]) -> None:
     print(agreement.format_confusion(agreement.confusion(expected, new, pattern_judge.CLASSES), pattern_judge.CLASSES))
 
 
+def report_hand_labels(halves: dict[str, list[tuple[str, bool]]]) -> None:
+    """The judge and the file's own labels against a blind hand-labelled sample of the held-out half."""
+    spec = json.loads(HAND_LABELS.read_text(encoding="utf-8"))
+    if spec["split_seed"] != 0 or len(halves["held_out"]) < spec["n"]:
+        return
+    sample = random.Random(spec["sample_seed"]).sample(halves["held_out"], spec["n"])
+    hand = [i in set(spec["refused"]) for i in range(spec["n"])]
+    judge = [pattern_judge.pattern_refused(t) for t, _ in sample]
+    file_labels = [r for _, r in sample]
+    print(f"\n== {spec['n']} held-out responses labelled by hand ({HAND_LABELS.name}), refused or not:")
+    for name, labels in (("classify", judge), ("main's pattern_refused", [old_pattern_refused(t) for t, _ in sample]),
+                         ("coconot_pref's own label", file_labels)):
+        print(f"  {name:<26} agreement {agreement.raw_agreement(labels, hand):.4f}   kappa {agreement.cohen_kappa(labels, hand):.3f}")
+
+
 def speed(texts: list[str], repeat: int) -> tuple[float, float]:
     rates = []
     for judge in (pattern_judge.classify, old_pattern_refused):
@@ -97,6 +114,7 @@ def main(argv=None) -> int:
         report_half(name, halves[name])
     report_half("all", halves["dev"] + halves["held_out"])
 
+    report_hand_labels(halves)
     cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line.strip()]
     three = sum(pattern_judge.classify(c["response"]) == c["expected"] for c in cases) / len(cases)
     binary_new = sum(pattern_judge.pattern_refused(c["response"]) == (c["expected"] != "compliance") for c in cases) / len(cases)
