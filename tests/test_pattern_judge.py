@@ -20,6 +20,7 @@ CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "pattern
 PREF_FLOOR = {"dev": 0.7365 - 0.02, "held_out": 0.7037 - 0.02}   # measured 2026-12-03
 
 
+@pytest.mark.unit
 def test_the_case_table_is_big_and_covers_every_class():
     assert len(CASES) >= 60
     assert {c["expected"] for c in CASES} == set(CLASSES)
@@ -42,6 +43,7 @@ def test_every_project_refusal_text_is_a_full_refusal():
             assert classify(text) == "refusal", text
 
 
+@pytest.mark.unit
 def test_builtin_answers_comply_and_builtin_refusals_refuse():
     from refusal_lab.data.builtin import builtin_pools
 
