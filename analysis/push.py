@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
+
 from refusal_lab.analysis.report import Written
 from refusal_lab.analysis.sweep_data import ANALYSIS_JOB_TYPE
 
@@ -36,6 +38,7 @@ def push_report(written: Written, sweep_id: str | None, project: str = "refusal-
         for name, frame in written.analysis.tables.items():
             if len(frame) and len(frame) <= MAX_TABLE_ROWS:
                 payload[f"analysis/{name}"] = wandb.Table(dataframe=_loggable(frame))
+        payload.update(line_charts(written.analysis.tables, wandb))
         for name, path in written.figures.items():
             payload[f"figures/{Path(name).stem}"] = wandb.Image(str(path))
         run.log(payload)
@@ -55,3 +58,35 @@ def _loggable(frame):
     for c in out.columns:
         out[c] = out[c].map(lambda v: " ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
     return out
+
+
+def chart_frames(tables: dict) -> dict[str, tuple[pd.DataFrame, str, str, str]]:
+    """The main curves as long tables for W&B line charts: name -> (frame, x, y, title).
+    Each frame has a `series` column (one line per token scheme / config)."""
+    from refusal_lab.analysis.plots import contrast_series
+
+    out = {}
+    errors = tables.get("error_rates_by_config", pd.DataFrame())
+    if len(errors):
+        rows = [{"series": label, "contrast_ratio": float(r["contrast_ratio"]), "false_refusal_rate": r["eval/false_refusal_rate_mean"],
+                 "missed_refusal_rate": r["eval/missed_refusal_rate_mean"]}
+                for label, g in contrast_series(errors) for r in g.to_dict("records")]
+        frame = pd.DataFrame(rows)
+        out["charts/false_refusal_vs_contrast"] = (frame, "contrast_ratio", "false_refusal_rate",
+                                                   "False refusals (Type II) vs contrast ratio, per token scheme")
+        out["charts/missed_refusal_vs_contrast"] = (frame, "contrast_ratio", "missed_refusal_rate",
+                                                    "Missed refusals (Type I) vs contrast ratio, per token scheme")
+    curves = tables.get("threshold_curves_by_config", pd.DataFrame())
+    if len(curves):
+        frame = curves[["config_id", "threshold", "f1_mean", "recall_mean", "false_refusal_rate_mean"]].rename(
+            columns={"config_id": "series", "f1_mean": "f1", "recall_mean": "recall", "false_refusal_rate_mean": "false_refusal_rate"})
+        out["charts/f1_vs_threshold"] = (frame, "threshold", "f1", "Refusal F1 vs threshold, per config")
+        out["charts/tradeoff_from_thresholds"] = (frame.sort_values(["series", "false_refusal_rate"]), "false_refusal_rate",
+                                                  "recall", "Refusal of should-refuse vs false refusals, threshold sweep")
+    return out
+
+
+def line_charts(tables: dict, wandb) -> dict:
+    """wandb.plot.line charts (a dashboard shows them as they are, no report needed)."""
+    return {name: wandb.plot.line(wandb.Table(dataframe=_loggable(frame)), x, y, stroke="series", title=title)
+            for name, (frame, x, y, title) in chart_frames(tables).items()}

@@ -25,6 +25,7 @@ class Analysis:
     tables: dict[str, pd.DataFrame]
     headline: pd.DataFrame           # text cells, one row per config
     kind_source: str                 # "scores.csv (per prompt)" | "threshold curves (all should-refuse / should-answer)"
+    threshold_scale: str = "linear"  # "log" when p(refuse) lives near 0 (tables.threshold_axis)
 
 
 @dataclasses.dataclass
@@ -36,8 +37,12 @@ class Written:
     analysis: Analysis
 
 
-def analyze(data: SweepData, grid=tables.DEFAULT_GRID) -> Analysis:
+def analyze(data: SweepData, grid=None) -> Analysis:
     runs = data.runs
+    if grid is None:
+        grid, scale = tables.threshold_axis(data.curves)
+    else:
+        scale = "linear"
     grid_curves = tables.curves_on_grid(data.curves, grid)
     scored = set(data.scores["run_id"]) if len(data.scores) else set()
     from_scores = tables.refusal_rate_by_kind_vs_threshold(data.scores, grid)
@@ -63,24 +68,27 @@ def analyze(data: SweepData, grid=tables.DEFAULT_GRID) -> Analysis:
         "kind_rates_by_config": tables.mean_kind_rates_by_config(kind_rates, runs) if len(runs) else pd.DataFrame(),
         "control_matrix_per_run": control,
         "control_matrix_by_config": tables.mean_control_matrix(control, runs) if len(control) else pd.DataFrame(),
+        "category_independence": tables.category_independence(control, runs) if len(control) else pd.DataFrame(),
         "planned_jobs": data.planned,
         "unfinished_jobs": tables.unfinished_jobs(data.planned),
     }
     headline = tables.headline_frame(paper) if len(paper) else pd.DataFrame()
-    return Analysis(tables=out, headline=headline, kind_source=kind_source)
+    return Analysis(tables=out, headline=headline, kind_source=kind_source, threshold_scale=scale)
 
 
 FIGURES = (
-    ("error_rates_vs_contrast.png", "Type II (false refusals) and Type I (missed refusals) vs contrast ratio, per token scheme",
-     lambda t, p: plots.error_rates_vs_contrast(t["error_rates_by_config"], p)),
+    ("error_rates_vs_contrast.png", "Type II (false refusals) and Type I (missed refusals) vs contrast ratio, one line per token scheme",
+     lambda a, p: plots.error_rates_vs_contrast(a.tables["error_rates_by_config"], p)),
     ("threshold_curves.png", "F1 / precision / recall vs threshold, mean over seeds per config",
-     lambda t, p: plots.threshold_curves(t["threshold_curves_by_config"], p)),
+     lambda a, p: plots.threshold_curves(a.tables["threshold_curves_by_config"], p, a.threshold_scale)),
     ("headline_metrics.png", "F1 at the default rule, best F1 (and its threshold), AUROC per config",
-     lambda t, p: plots.headline_metrics(t["paper_table"], p)),
+     lambda a, p: plots.headline_metrics(a.tables["paper_table"], p)),
     ("kind_rates_vs_threshold.png", "Refusal rate per kind vs threshold",
-     lambda t, p: plots.kind_rates_vs_threshold(t["kind_rates_by_config"], p)),
+     lambda a, p: plots.kind_rates_vs_threshold(a.tables["kind_rates_by_config"], p, a.threshold_scale)),
     ("category_control_matrix.png", "Category control: suppress token c -> change of every kind's refusal rate",
-     lambda t, p: plots.control_matrix(t["control_matrix_by_config"], p)),
+     lambda a, p: plots.control_matrix(a.tables["control_matrix_by_config"], p)),
+    ("category_independence.png", "Category independence: each kind's refusal rate with each category token suppressed (95% Wilson)",
+     lambda a, p: plots.category_independence(a.tables["category_independence"], p)),
 )
 
 
@@ -96,7 +104,7 @@ def write_report(data: SweepData, out_dir: Path | str, analysis: Analysis | None
         csvs[name] = path
     figures = {}
     for fname, caption, draw in FIGURES:
-        path = draw(analysis.tables, out_dir / "figures" / fname)
+        path = draw(analysis, out_dir / "figures" / fname)
         if path is not None:
             figures[fname] = path
     report = out_dir / "report.md"

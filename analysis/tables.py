@@ -51,11 +51,32 @@ def _hashable(s: pd.Series) -> pd.Series:
     return s.map(lambda v: repr(v) if isinstance(v, (list, dict)) else v)
 
 
+def input_sections() -> tuple[str, ...]:
+    """The top-level sections of a run's *input* config (RunConfig's fields: model, data, mix,
+    tokens, train, eval, logger, seed, run_dir). Anything else a run logs into its W&B config
+    (mix_manifest.*, data_report.*: realised counts and content hashes) is derived from them."""
+    import dataclasses
+
+    from refusal_lab.config import RunConfig
+
+    return tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+def is_input_key(column: str, sections: tuple[str, ...] | None = None) -> bool:
+    """True for a config column set by the user (config.mix.contrast_ratio), False for derived
+    values (config.mix_manifest.realised.general, config.data_report.*) and non-config columns."""
+    if not column.startswith("config."):
+        return False
+    return column.removeprefix("config.").split(".", 1)[0] in (sections or input_sections())
+
+
 def varied_config_keys(runs: pd.DataFrame) -> list[str]:
-    """Config columns (not seeds, not bookkeeping) whose value differs between runs."""
+    """Input config columns (not derived, not seeds, not bookkeeping) whose value differs between runs."""
     keys = []
+    sections = input_sections()
     for c in runs.columns:
-        if not c.startswith("config.") or is_seed_key(c) or c in BOOKKEEPING_KEYS or c.startswith(BOOKKEEPING_PREFIXES):
+        if (not is_input_key(c, sections) or is_seed_key(c) or c in BOOKKEEPING_KEYS
+                or c.startswith(BOOKKEEPING_PREFIXES)):
             continue
         if _hashable(runs[c]).nunique(dropna=False) > 1:
             keys.append(c)
@@ -121,6 +142,24 @@ def error_rates_by_config(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- threshold curves
+
+LOG_SCALE_BELOW = 0.05     # median logged threshold below this: p(refuse) lives near 0, use a log axis
+LOG_GRID_POINTS = 121
+
+
+def threshold_axis(curves: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """(grid, scale) that follow the scores: a linear 0..1 grid in 0.01 steps when the logged
+    thresholds spread over [0, 1]; a log grid from the smallest positive threshold to 1 (plus 0)
+    when most of them sit near 0, where the linear grid would put every run's curve in its
+    first cell."""
+    t = curves["threshold"].to_numpy(dtype=float) if len(curves) else np.array([])
+    t = t[np.isfinite(t)]
+    if not len(t) or np.median(t) >= LOG_SCALE_BELOW or not (t > 0).any():
+        return DEFAULT_GRID, "linear"
+    low = max(float(t[t > 0].min()), 1e-8)
+    grid = np.r_[0.0, np.geomspace(low, 1.0, LOG_GRID_POINTS)]
+    return np.unique(np.round(grid, 12)), "log"
+
 
 def curves_on_grid(curves: pd.DataFrame, grid=DEFAULT_GRID) -> pd.DataFrame:
     """Every run's metrics of the rule 'refuse iff p(refuse) >= t' at each t of a common grid.
@@ -268,19 +307,30 @@ def paper_table(runs: pd.DataFrame) -> pd.DataFrame:
                                                                 ignore_index=True)
 
 
-def _pm(row, metric: str, pct: bool) -> str:
+def format_threshold(t: float, digits: int = 3) -> str:
+    """A threshold with `digits` significant digits, so p(refuse) near 0.002 never reads "0.00"."""
+    if t is None or t != t:
+        return "n/a"
+    return f"{t:.{digits}g}"
+
+
+def _pm(row, metric: str, kind) -> str:
+    """'mean ± std'; kind True = percent, False = 3 decimals, "sig" = significant digits (thresholds)."""
     m, s = row.get(f"{metric}_mean"), row.get(f"{metric}_std")
     if m is None or (isinstance(m, float) and math.isnan(m)):
         return "n/a"
-    scale, unit = (100.0, "%") if pct else (1.0, "")
-    text = f"{scale * m:.1f}{unit}" if pct else f"{m:.3f}"
-    if s is not None and not (isinstance(s, float) and math.isnan(s)):
-        text += f" ± {scale * s:.1f}" if pct else f" ± {s:.3f}"
+    has_s = s is not None and not (isinstance(s, float) and math.isnan(s))
+    if kind == "sig":
+        return format_threshold(m) + (f" ± {format_threshold(s, 2)}" if has_s else "")
+    scale, unit = (100.0, "%") if kind else (1.0, "")
+    text = f"{scale * m:.1f}{unit}" if kind else f"{m:.3f}"
+    if has_s:
+        text += f" ± {scale * s:.1f}" if kind else f" ± {s:.3f}"
     return text
 
 
 HEADLINE = (("F1 (default)", "eval/f1", False), ("best F1", "eval/best_f1", False),
-            ("at t", "eval/best_threshold", False), ("AUROC", "eval/auroc", False),
+            ("at t", "eval/best_threshold", "sig"), ("AUROC", "eval/auroc", False),
             ("false refusal (II)", "eval/false_refusal_rate", True),
             ("missed refusal (I)", "eval/missed_refusal_rate", True),
             ("contrast refused", "eval/refusal_rate/contrast", True))
@@ -320,3 +370,24 @@ def unfinished_jobs(planned: pd.DataFrame) -> pd.DataFrame:
     if planned.empty:
         return planned
     return planned[~planned["has_results"].astype(bool)].reset_index(drop=True)
+
+
+def category_independence(control: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per category config, pooled over seeds: every kind's refusal rate with nothing suppressed
+    ("none": the model's own choice) and with each category token suppressed (controlled set of
+    one), with counts and a 95% Wilson interval. Columns: config_id, suppressed, kind, refused,
+    n, rate, low, high."""
+    from refusal_lab.steering.calibration import wilson
+
+    columns = ["config_id", "suppressed", "kind", "refused", "n", "rate", "low", "high"]
+    if control.empty:
+        return pd.DataFrame(columns=columns)
+    c = control.merge(with_configs(runs)[["run_id", "config_id"]], on="run_id", how="inner")
+    base = c.drop_duplicates(["run_id", "kind"]).assign(suppressed="none", rate=lambda f: f["base_rate"])
+    both = pd.concat([base, c], ignore_index=True)
+    both["refused"] = np.rint(both["rate"] * both["n"]).astype(int)
+    out = both.groupby(["config_id", "suppressed", "kind"], sort=False)[["refused", "n"]].sum().reset_index()
+    out["rate"] = out["refused"] / out["n"]
+    bounds = [wilson(int(k), int(n)) for k, n in zip(out["refused"], out["n"])]
+    out["low"], out["high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    return out[columns]
