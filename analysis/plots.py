@@ -36,9 +36,11 @@ KIND_ORDER = CATEGORY_KINDS + ("contrast", "general")
 def save(fig, path: Path) -> Path | None:
     if fig is None:
         return None
+    from refusal_lab.io import atomic_open
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 

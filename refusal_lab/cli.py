@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "serve": "refusal_lab.commands.serve",          # OpenAI-compatible endpoint with a policy
     "sweep": "refusal_lab.commands.sweep",          # validated sweeps, dry-run, Slurm dispatch and status
     "analyze": "refusal_lab.commands.analyze",      # W&B / sweep-dir analysis: tables, plots, report
+    "tradeoff": "refusal_lab.commands.tradeoff",    # token model vs retrained / steered / prompted baselines
 }
 
 
