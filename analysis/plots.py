@@ -272,7 +272,7 @@ def category_independence_figure(independence: pd.DataFrame):
     for i, s in enumerate(settings):
         rows = g[g["suppressed"] == s].set_index("kind").reindex(kinds)
         rate = 100 * rows["rate"].to_numpy(float)
-        err = np.vstack([rate - 100 * rows["low"].to_numpy(float), 100 * rows["high"].to_numpy(float) - rate])
+        err = np.clip(np.vstack([rate - 100 * rows["low"].to_numpy(float), 100 * rows["high"].to_numpy(float) - rate]), 0, None)
         ax.bar(x + (i - (len(settings) - 1) / 2) * width, rate, width, yerr=err, capsize=1.5, error_kw={"lw": 0.7},
                label="nothing suppressed" if s == "none" else f"[{s}] suppressed", color="0.55" if s == "none" else None)
     ax.set_xticks(x, kinds, rotation=20, ha="right", fontsize=8)

@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "sweep": "refusal_lab.commands.sweep",          # validated sweeps, dry-run, Slurm dispatch and status
     "analyze": "refusal_lab.commands.analyze",      # W&B / sweep-dir analysis: tables, plots, report
     "tradeoff": "refusal_lab.commands.tradeoff",    # token model vs retrained / steered / prompted baselines
+    "lm-eval": "refusal_lab.commands.lm_eval",      # lm-evaluation-harness through the chat template + [respond]
 }
 
 
