@@ -167,10 +167,10 @@ def headline_metrics_figure(paper: pd.DataFrame):
     ax.set_ylim(0, 1.25)
     ax.grid(axis="y", alpha=0.3)
     more = len(paper) - len(p)
-    legend_below(fig, [ax], title="bars = std over seeds; t = best threshold" + (f"; {more} more configs in the CSV" if more > 0 else ""),
-                 max_cols=3)
+    ax.legend(loc="upper left", ncols=3, fontsize=7, frameon=False,
+              title="bars = std over seeds; t = best threshold" + (f"; {more} more configs in the CSV" if more > 0 else ""),
+              title_fontsize=7)      # in the headroom above 1.0, never over a bar
     fig.tight_layout()
-    fig.legends[0].set_bbox_to_anchor((0.5, -0.02)) if fig.legends else None
     return fig
 
 

@@ -57,6 +57,10 @@ def test_push_logs_a_report_run_in_the_sweep_group_that_sweeps_then_skip(tiny_sw
     assert len(run.tables["analysis/paper_table"]) == 4
     assert run.summary["analysis/n_runs"] == 8
     assert any(k.startswith("figures/") for k in run.summary)
+    # the main curves as W&B line charts: one series per token scheme over the contrast ratio
+    chart = run.tables["charts/false_refusal_vs_contrast_table"]
+    assert sorted(chart["series"].unique()) == ["category", "single"] and len(chart) == 4
+    assert "charts/f1_vs_threshold_table" in run.tables
     # the report run sits inside the sweep dir now; reading the sweep again ignores it
     assert len(load_sweep_dir(sweep).runs) == 8
 
