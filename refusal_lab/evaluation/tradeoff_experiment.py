@@ -215,7 +215,7 @@ def steering_methods(spec: Spec, p: PlannedRun, rows, own_refused: np.ndarray) -
     model, tok = load_pretrained(str(p.run_dir / "checkpoint"), p.cfg.model)
     bs = p.cfg.eval.batch_size
     prompts = [r.prompt for r in rows]
-    name = f"no-token model ({p.name})"
+    name = f"no-token model ({spec.retrained_key.rsplit('.', 1)[-1]}={p.value:g})"
     opening = first_position_probs(model, tok, prompts, refusal_opening_ids(tok), bs).sum(axis=1)
     methods = [tradeoff.threshold_method(f"{name}: p(refusal opening) threshold", opening, "first_position")]
     mix = [json.loads(line) for line in (p.run_dir / "mix.jsonl").read_text().splitlines() if line.strip()]
@@ -288,16 +288,23 @@ def capability_tax(token_run: PlannedRun, base_run: PlannedRun, rows, max_new_to
 # ----------------------------------------------------------------------------- the whole comparison
 
 def token_methods(p: PlannedRun, scores: pd.DataFrame) -> list:
-    from refusal_lab.definitions import control_tokens, refusal_tokens
+    """The threshold sweep of a token model. (The controlled-set rule with S = every category is
+    the same rule, tested in tests/baselines; single-category sets are the independence figure.)"""
+    return [tradeoff.threshold_method(f"token model ({p.cfg.tokens.scheme}): threshold", scores["p_refuse"].to_numpy(float))]
 
-    scheme = p.cfg.tokens.scheme
-    out = [tradeoff.threshold_method(f"token model ({scheme}): threshold", scores["p_refuse"].to_numpy(float))]
-    if scheme == "category":
-        tokens = control_tokens(scheme)
-        probs = scores[[f"p{t}" for t in tokens]].to_numpy(float)
-        out.append(tradeoff.controlled_set_method(f"token model ({scheme}): controlled set = all categories",
-                                                  probs, tokens, set(refusal_tokens(scheme))))
-    return out
+
+def category_independence(p: PlannedRun, scores: pd.DataFrame, out: Path) -> Path | None:
+    """Each category token suppressed (controlled set of one) against every kind's refusal rate."""
+    from refusal_lab.analysis import plots, tables
+
+    runs = pd.DataFrame({"run_id": [p.name], "scheme": ["category"], "contrast_ratio": [p.cfg.mix.contrast_ratio],
+                         "config.tokens.scheme": ["category"], "config.mix.contrast_ratio": [p.cfg.mix.contrast_ratio]})
+    control = tables.category_control_matrix(scores.reset_index().assign(run_id=p.name), runs)
+    table = tables.category_independence(control, runs)
+    from refusal_lab.io import write_csv
+
+    write_csv(out / "category_independence.csv", table)
+    return plots.category_independence(table, out / "category_independence.png")
 
 
 def run_tradeoff(spec: Spec, out: Path, extra: list[str] = ()) -> dict:
@@ -311,7 +318,10 @@ def run_tradeoff(spec: Spec, out: Path, extra: list[str] = ()) -> dict:
     y = np.array([r.should_refuse for r in rows])
     methods = []
     for p in (p for p in planned if p.role == "token"):
-        methods += token_methods(p, aligned_scores(p.run_dir, ids))
+        scores = aligned_scores(p.run_dir, ids)
+        methods += token_methods(p, scores)
+        if p.cfg.tokens.scheme == "category":
+            category_independence(p, scores, out)
     retrained = [p for p in planned if p.role == "retrained"]
     own = {p.value: aligned_scores(p.run_dir, ids)["refused_default"].astype(str).str.lower().eq("true").to_numpy()
            for p in retrained}
@@ -343,7 +353,10 @@ def write_outputs(spec: Spec, out: Path, methods: list, y: np.ndarray, capabilit
         "(the runs' own eval split). AUC = area under the Pareto curve of refusal rate (should-refuse) against "
         "false-refusal rate (should-answer), corners (0,0) and (1,1) included; FRR at r% = false-refusal rate where the "
         f"curve reaches r% refusal (linear between settings); [95% bootstrap over prompts, {spec.bootstrap} replicates].",
-        "", "```", text, "```", "", "![trade-off](tradeoff.png)", "", "## Capability tax", "", "```",
+        "", "```", text, "```", "", "![trade-off](tradeoff.png)", ""]
+        + (["## Category independence (category token model)", "", "![independence](category_independence.png)", ""]
+           if (out / "category_independence.png").exists() else [])
+        + ["## Capability tax", "", "```",
         json.dumps(capability, indent=2), "```", "", "## Runs", "", runs, ""]))
     return {"points": pts, "table": tab, "text": text, "capability": capability, "figure": figure}
 

@@ -21,8 +21,8 @@ def test_analyze_writes_tables_figures_and_report_and_prints_the_headline(tiny_s
     assert "false refusal (II)" in printed and "missed refusal (I)" in printed
     report = (out / "report.md").read_text()
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert figures == ["category_control_matrix.png", "error_rates_vs_contrast.png", "headline_metrics.png",
-                       "kind_rates_vs_threshold.png", "threshold_curves.png"]
+    assert figures == ["category_control_matrix.png", "category_independence.png", "error_rates_vs_contrast.png",
+                       "headline_metrics.png", "kind_rates_vs_threshold.png", "threshold_curves.png"]
     for name in figures:
         assert f"](figures/{name})" in report
         assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -77,3 +77,31 @@ def test_wandb_charts_have_one_series_per_scheme():
     frame, x, y, _ = charts["charts/false_refusal_vs_contrast"]
     assert (x, y) == ("contrast_ratio", "false_refusal_rate")
     assert sorted(frame["series"].unique()) == ["category", "single"] and len(frame) == 4
+
+
+def test_category_independence_has_every_suppression_with_wilson_intervals():
+    from refusal_lab.definitions import CATEGORIES, control_tokens
+
+    tokens = control_tokens("category")
+    rng = np.random.default_rng(0)
+    n = 60
+    probs = rng.dirichlet(np.ones(len(tokens)) * 0.5, n)
+    cats = [CATEGORIES[i % len(CATEGORIES)] for i in range(n)]
+    scores = pd.DataFrame({"run_id": "c", "source": ["refusal"] * 50 + ["contrast"] * 10,
+                           "category": cats[:50] + [CATEGORIES[4]] * 10,
+                           **{f"p{t}": probs[:, j] for j, t in enumerate(tokens)}})
+    runs = pd.DataFrame({"run_id": ["c"], "scheme": ["category"], "contrast_ratio": [0.5],
+                         "config.tokens.scheme": ["category"], "config.mix.contrast_ratio": [0.5]})
+    control = tables.category_control_matrix(scores, runs)
+    ind = tables.category_independence(control, runs)
+    assert set(ind["suppressed"]) == {"none", *plots.CATEGORY_KINDS}
+    assert ind.groupby("suppressed").size().nunique() == 1                       # every kind under every setting
+    base = control.drop_duplicates("kind").set_index("kind")["base_rate"]
+    none = ind[ind["suppressed"] == "none"].set_index("kind")
+    assert (none["rate"] - base.reindex(none.index)).abs().max() < 1e-12
+    assert ((ind["low"] <= ind["rate"] + 1e-12) & (ind["rate"] <= ind["high"] + 1e-12)).all()
+    # suppressing a category never raises any kind's refusal rate
+    merged = ind.merge(none[["rate"]].rename(columns={"rate": "base"}), left_on="kind", right_index=True)
+    assert (merged["rate"] <= merged["base"] + 1e-12).all()
+    fig = plots.category_independence_figure(ind)
+    assert len(fig.axes[0].containers) >= 1 + len(plots.CATEGORY_KINDS)          # one bar group per setting
