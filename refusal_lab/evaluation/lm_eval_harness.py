@@ -13,8 +13,6 @@ runs offline; any installed lm-eval task name works where its data is available.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 TASK_DIR = Path(__file__).parent / "lm_eval_tasks"
@@ -72,38 +70,3 @@ def evaluate(checkpoint: str, tasks: list[str], first_token: str, limit: int | N
     results = simple_evaluate(model=lm, tasks=tasks, task_manager=TaskManager(include_path=str(local_task_dir(work_dir))),
                               apply_chat_template=True, num_fewshot=0, limit=limit, log_samples=False)
     return {t: {k: v for k, v in r.items() if isinstance(v, (int, float))} for t, r in results["results"].items()}
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="refusal-lab lm-eval", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="a run's checkpoint/ folder")
-    p.add_argument("--tasks", default=LOCAL_TASK, help=f"comma-separated lm-eval tasks (default {LOCAL_TASK}, offline)")
-    p.add_argument("--first-token", default="[respond]", help="appended after the generation prompt (\"\" = none)")
-    p.add_argument("--limit", type=int, help="examples per task")
-    p.add_argument("--out", help="folder for results.json and the task files (default CHECKPOINT/../lm_eval)")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        import lm_eval  # noqa: F401
-    except ImportError:
-        print("refusal-lab lm-eval: lm-eval is not installed; pip install -e '.[lmeval]'", file=sys.stderr)
-        return 2
-    if not Path(args.checkpoint).is_dir():
-        print(f"refusal-lab lm-eval: checkpoint {args.checkpoint}: no such folder", file=sys.stderr)
-        return 2
-    out = Path(args.out or Path(args.checkpoint).parent / "lm_eval")
-    try:
-        scores = evaluate(args.checkpoint, args.tasks.split(","), args.first_token, args.limit, out / "tasks")
-    except ValueError as e:
-        print(f"refusal-lab lm-eval: {e}", file=sys.stderr)
-        return 2
-    from refusal_lab.io import write_json
-
-    write_json(out / "results.json", {"checkpoint": args.checkpoint, "first_token": args.first_token, "results": scores})
-    for task, metrics in scores.items():
-        print(task + ": " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    print(f"written to {out / 'results.json'}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

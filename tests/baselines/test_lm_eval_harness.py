@@ -6,6 +6,7 @@ import pytest
 
 lm_eval = pytest.importorskip("lm_eval", reason="optional extra: pip install -e '.[lmeval]'")
 
+from refusal_lab.commands import lm_eval as lm_eval_cmd  # noqa: E402
 from refusal_lab.evaluation import lm_eval_harness  # noqa: E402
 from refusal_lab.model.chat import prompt_ids  # noqa: E402
 from refusal_lab.model.tokens import add_control_tokens, resize_and_init  # noqa: E402
@@ -37,8 +38,8 @@ def test_context_ends_with_the_control_token_after_the_generation_prompt(checkpo
 def test_local_task_runs_offline_on_a_checkpoint(checkpoint, tmp_path, monkeypatch):
     path, _, _ = checkpoint
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    assert lm_eval_harness.main([str(path), "--out", str(tmp_path / "out")]) == 0
+    assert lm_eval_cmd.main([str(path), "--out", str(tmp_path / "out")]) == 0
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     acc = res["results"][lm_eval_harness.LOCAL_TASK]["acc,none"]
     assert 0.0 <= acc <= 1.0 and res["first_token"] == "[respond]"
-    assert lm_eval_harness.main([str(path), "--first-token", "[nope]", "--out", str(tmp_path / "x")]) == 2
+    assert lm_eval_cmd.main([str(path), "--first-token", "[nope]", "--out", str(tmp_path / "x")]) == 2
