@@ -55,16 +55,16 @@ class Spec:
 
 
 def experiment_path(name: str) -> Path:
-    """A path, or a file name under conf/experiment/."""
+    """A path, or a plan name under conf/experiment/plans/."""
     from refusal_lab.paths import CONF_DIR
 
     p = Path(name)
     if p.exists():
         return p
-    q = Path(CONF_DIR) / "experiment" / (name if name.endswith(".yaml") else name + ".yaml")
+    q = Path(CONF_DIR) / "experiment" / "plans" / (name if name.endswith(".yaml") else name + ".yaml")
     if q.exists():
         return q
-    raise FileNotFoundError(f"experiment file {name!r}: no such file (nor {q}); pass a path or a name in conf/experiment/")
+    raise FileNotFoundError(f"experiment file {name!r}: no such file (nor {q}); pass a path or a name in conf/experiment/plans/")
 
 
 def load_spec(path: Path) -> Spec:
