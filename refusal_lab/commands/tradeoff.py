@@ -1,6 +1,6 @@
 """`refusal-lab tradeoff [EXPERIMENT.yaml] [HYDRA_OVERRIDE ...] [--out DIR] [--bootstrap N]`.
 
-Runs the experiment file (default conf/experiment/plans/tradeoff.yaml) with
+Runs the experiment file (default refusal_lab/evaluation/tradeoff_plans/tradeoff.yaml) with
 refusal_lab.evaluation.tradeoff_experiment: every run composed and validated first
 (exit 2, nothing trained, on any problem), then trained (finished runs reused),
 steered, measured and drawn; prints the table.
@@ -21,7 +21,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="refusal-lab tradeoff", description="The refusal trade-off: one token model against retrained, steered and prompted baselines.",
                                 epilog="example: refusal-lab tradeoff tradeoff model=smollm2_135m data=coconot --out outputs/tradeoff/smol")
     p.add_argument("experiment", nargs="?", default=tx.DEFAULT_EXPERIMENT,
-                   help="experiment file: a path or a name in conf/experiment/plans/ (default: tradeoff.yaml)")
+                   help="experiment file: a path or a name in refusal_lab/evaluation/tradeoff_plans/ (default: tradeoff.yaml)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides added to every run, e.g. model=smollm2_135m")
     p.add_argument("--out", help="output folder (default outputs/tradeoff/<experiment>); finished runs in it are reused")
     p.add_argument("--bootstrap", type=int, help="bootstrap replicates (overrides the file)")

@@ -32,11 +32,12 @@ from refusal_lab.evaluation import tradeoff
 
 log = logging.getLogger("refusal_lab")
 DEFAULT_EXPERIMENT = "tradeoff.yaml"
+PLANS_DIR = Path(__file__).parent / "tradeoff_plans"   # the plans shipped with the code (own format)
 
 
 @dataclasses.dataclass
 class Spec:
-    """An experiment file (conf/experiment/tradeoff.yaml documents every key)."""
+    """An experiment file (tradeoff_plans/tradeoff.yaml documents every key)."""
 
     overrides: list[str]                       # Hydra overrides of every run
     token_models: list[list[str]]              # one token model per entry (its extra overrides)
@@ -55,16 +56,14 @@ class Spec:
 
 
 def experiment_path(name: str) -> Path:
-    """A path, or a plan name under conf/experiment/plans/."""
-    from refusal_lab.paths import CONF_DIR
-
+    """A path, or a plan name in refusal_lab/evaluation/tradeoff_plans/."""
     p = Path(name)
     if p.exists():
         return p
-    q = Path(CONF_DIR) / "experiment" / "plans" / (name if name.endswith(".yaml") else name + ".yaml")
+    q = PLANS_DIR / (name if name.endswith(".yaml") else name + ".yaml")
     if q.exists():
         return q
-    raise FileNotFoundError(f"experiment file {name!r}: no such file (nor {q}); pass a path or a name in conf/experiment/plans/")
+    raise FileNotFoundError(f"experiment file {name!r}: no such file (nor {q}); pass a path or a name in {PLANS_DIR}")
 
 
 def load_spec(path: Path) -> Spec:
@@ -162,7 +161,7 @@ def ensure_run(p: PlannedRun) -> dict:
 def eval_rows(cfg):
     """The prompts the run scored, in scores.csv's order (same loader, split and subset)."""
     from refusal_lab.data import loaders
-    from refusal_lab.experiments.run import eval_subset
+    from refusal_lab.evaluation.report import eval_subset
 
     return eval_subset(loaders.load(cfg.data).eval, cfg.eval.max_prompts, cfg.seed)
 
