@@ -47,11 +47,52 @@ class ModelConfig:
 
 
 @dataclass
+class DatasetSpec:
+    """Where a table of prompts comes from and how its columns map onto the project's rows."""
+    path: str | None = _f(None, "Hugging Face dataset name (e.g. walledai/XSTest) or a local .csv/.json/.jsonl/.parquet file or folder")
+    revision: str | None = _f(None, "hub: git revision (commit sha or tag) to pin; null = the hub's main branch")
+    config: str | None = _f(None, "hub: dataset config name (e.g. original, or-bench-hard-1k)")
+    split: str = _f("train", "split to read (local files are one split named train)")
+    data_files: str | None = _f(None, "read these local files instead of the hub (same schema), e.g. a downloaded copy or a test fixture")
+    prompt_field: str = _f("prompt", "column holding the user prompt")
+    response_field: str | None = _f(None, "column holding the reference answer (training sources need it for should-answer rows)")
+    label_field: str | None = _f(None, "column holding the label; null = every row has the fixed `label`")
+    label_map: dict[str, str] | None = _f(None, "label value -> refuse | answer, e.g. {unsafe: refuse, safe: answer}; null = the usual names (unsafe/safe, harmful/unharmful, refuse/answer, true/false, 1/0)")
+    label: str | None = _f(None, "refuse | answer: fixed label of a single-label set (used when label_field is null)")
+    category_field: str | None = _f(None, "column holding the category (per-category rates; CoCoNot names map to control tokens)")
+    subcategory_field: str | None = _f(None, "column holding the subcategory")
+    id_field: str | None = _f(None, "column holding a stable row id; null = a hash of the prompt")
+    messages_field: str | None = _f(None, "column holding a chat (list of {role, content}); scored at the next assistant turn")
+    load_options: dict[str, Any] | None = _f(None, "extra keyword arguments of datasets.load_dataset (e.g. delimiter for a TSV)")
+    filter_field: str | None = _f(None, "keep only rows whose filter_field is one of filter_values (e.g. a status column)")
+    filter_values: list[str] = _f([], "values of filter_field to keep")
+    default_category: str = _f("Requests with safety concerns", "training: CoCoNot category for should-refuse rows whose category is not a CoCoNot one")
+
+
+@dataclass
+class EvalSetConfig:
+    """One benchmark of an evaluation suite (conf/eval_set/<name>.yaml)."""
+    name: str = _f("", "short name used in metric keys eval/<name>/... (defaults to the file name)")
+    title: str = _f("", "the benchmark's name as papers write it")
+    dataset: DatasetSpec = field(default_factory=DatasetSpec, metadata={"help": "where the rows come from and how columns and labels map"})
+    licence: str = _f("unknown", "licence of the data as the dataset card states it")
+    gated: bool = _f(False, "the hub requires accepting terms and a token (HF_TOKEN or huggingface-cli login)")
+    revision_verified: bool = _f(False, "false = the pinned revision could not be checked offline (main is used); pin a sha before publishing")
+    judges: list[str] = _f(["pattern"], "judges of generated text: pattern, llm (judge_url, the set's rubric), classifier (judge_classifier_url)")
+    rubric: str | None = _f(None, "rubric JSON for the LLM judge ({subcategory: {refusal, compliance}}); null = the generic rubric")
+    expected_rows: int | None = _f(None, "number of rows the published set has (a warning when the loaded count differs)", min=1)
+    notes: str = _f("", "anything a user should know (which rows should be refused, caveats)")
+
+
+@dataclass
 class DataConfig:
     name: str = _f("builtin", "short name used in run names")
-    refusal_source: Literal["builtin", "coconot_local", "coconot_hf"] = _f("builtin", "where should-refuse prompts come from")
-    contrast_source: Literal["builtin", "coconot_local", "coconot_hf", "none"] = _f("builtin", "where should-answer contrast prompts come from")
-    general_source: Literal["builtin", "jsonl", "ultrachat_hf", "none"] = _f("builtin", "where general instructions come from")
+    refusal_source: Literal["builtin", "coconot_local", "coconot_hf", "dataset"] = _f("builtin", "where should-refuse prompts come from (dataset: the rows of data.refusal_dataset labelled refuse)")
+    contrast_source: Literal["builtin", "coconot_local", "coconot_hf", "dataset", "none"] = _f("builtin", "where should-answer contrast prompts come from (dataset: the rows of data.contrast_dataset labelled answer)")
+    general_source: Literal["builtin", "jsonl", "ultrachat_hf", "dataset", "none"] = _f("builtin", "where general instructions come from (dataset: the rows of data.general_dataset labelled answer)")
+    refusal_dataset: DatasetSpec = field(default_factory=DatasetSpec, metadata={"help": "refusal_source=dataset: file or hub set and its column/label map"})
+    contrast_dataset: DatasetSpec = field(default_factory=DatasetSpec, metadata={"help": "contrast_source=dataset: file or hub set and its column/label map"})
+    general_dataset: DatasetSpec = field(default_factory=DatasetSpec, metadata={"help": "general_source=dataset: file or hub set and its column/label map"})
     coconot_path: str = _f(str(shared_data_dir() / "coconot"), "folder with coconot_eval.jsonl, coconot_pref.jsonl, coconot_contrast_eval.jsonl")
     coconot_hf_name: str = _f("allenai/coconot", "Hugging Face dataset name of CoCoNot")
     general_path: str | None = _f(None, "general_source=jsonl: a .jsonl file or a folder of them (alpaca fields instruction/input/output or prompt/response)")
@@ -161,6 +202,11 @@ class CheckpointEvalConfig:
     judge_model: str | None = _f(None, "model name for the LLM judge")
     rubric: str | None = _f(None, "rubric JSON for the LLM judge (e.g. ../shared/data/coconot/refusal_evaluation_rubric.json)")
     threads: int = _f(1, "torch CPU threads", min=1)
+    suite: str | None = _f(None, "a suite preset (conf/suite: coconot, refusal14, all) or a YAML file with `sets: [...]`; per-set keys: <set>.<field>=value")
+    sets: str | None = _f(None, "comma-separated eval sets (conf/eval_set presets, hub names, YAML or data files), alone or added to the suite")
+    judges: str | None = _f(None, "suite: comma-separated judges for every set (pattern, llm); null = each set's own")
+    logger: Literal["wandb_offline", "wandb_online", "disabled"] = _f("wandb_offline", "suite: W&B mode of the eval run (job_type eval)")
+    seed: int = _f(0, "suite: bootstrap and subsampling seed")
 
 
 @dataclass
@@ -317,6 +363,10 @@ def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
                 problems.append(f"mix.category_weights.{k}={w!r}: unknown category; allowed: {', '.join(CATEGORY_SLUGS.values())} or the CoCoNot names")
             elif isinstance(w, (int, float)) and w < 0:
                 problems.append(f"mix.category_weights.{k}={w!r}: weights must be >= 0")
+    for pool in ("refusal", "contrast", "general"):
+        if getattr(data, f"{pool}_source") == "dataset" and not getattr(data, f"{pool}_dataset").path:
+            problems.append(f"data.{pool}_dataset.path=None: data.{pool}_source=dataset needs a file or a hub name "
+                            f"(e.g. data=user_file data.{pool}_dataset.path=my_prompts.csv)")
     if data.general_source == "jsonl" and not data.general_path:
         problems.append("data.general_path=None: data.general_source=jsonl needs a .jsonl file or folder (e.g. ../shared/data/alpaca_libre)")
     if tr.trainable == "control_tokens" and cfg.tokens.scheme == "none":

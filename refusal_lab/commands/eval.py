@@ -1,4 +1,6 @@
 """`refusal-lab eval checkpoint=RUN/checkpoint policy=POLICY.yaml [data=builtin|coconot] ...`
+or over benchmark sets: `refusal-lab eval checkpoint=... suite=coconot [sets=xstest] [xstest.data_files=...]`
+(evaluation/suite_cli.py).
 
 Scores a checkpoint's eval prompts once, decides them under the policy and writes
 scores.csv, rules.csv (every rule setting) and metrics.json; prints the report.
@@ -51,12 +53,39 @@ def _write(out: Path, scores, sweep, result) -> None:
     write_text(out / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")  # numpy numbers as numbers
 
 
+def _set_overrides(argv: list[str]) -> tuple[list[str], dict]:
+    """`<set>.<field>=value` arguments (per eval set of a suite) apart from the command's own keys."""
+    import dataclasses
+
+    import yaml
+
+    own = {f.name for f in dataclasses.fields(CheckpointEvalConfig)}
+    rest, overrides = [], {}
+    for arg in argv:
+        key, sep, raw = arg.partition("=")
+        name, dot, field = key.partition(".")
+        if sep and dot and name not in own and not name.startswith(("+", "~", "hydra")):
+            overrides.setdefault(name, {})[field] = yaml.safe_load(raw) if raw else None
+        else:
+            rest.append(arg)
+    return rest, overrides
+
+
 def main(argv: list[str]) -> int:
     from refusal_lab.steering.policy import PolicyError
 
+    argv, set_overrides = _set_overrides(argv)
     args = parse(argv, CheckpointEvalConfig, "eval")
     if isinstance(args, int):
         return args
+    if args.suite or args.sets or set_overrides or args.data not in ("builtin", "coconot"):
+        import dataclasses
+
+        from refusal_lab.evaluation import suite_cli
+
+        values = dataclasses.asdict(args)
+        values["sets"] = values["sets"] or (args.data if args.data not in ("builtin", "coconot") else None)
+        return suite_cli.main(values, set_overrides)
     try:
         checkpoint, pol, rows = _inputs(args)
     except (InputError, PolicyError, ValueError) as exc:

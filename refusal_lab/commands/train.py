@@ -34,7 +34,7 @@ def hydra_train() -> None:
 
     @hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")
     def _train(cfg) -> float:
-        from refusal_lab.config import validate
+        from refusal_lab.config import InputError, validate
         from refusal_lab.data.mixing import MixError
         from refusal_lab.evaluation.report import format_table
         from refusal_lab.experiments.run import run
@@ -47,7 +47,7 @@ def hydra_train() -> None:
                 summary = _run_with_torchrun(run_cfg, run_dir)
             else:
                 summary = run(run_cfg, run_dir)
-        except (ConfigError, MixError) as exc:  # MixError: a pool smaller than the mix (data read from files)
+        except (ConfigError, MixError, InputError) as exc:  # MixError: a pool smaller than the mix; InputError: a bad data file (file:line)
             raise SystemExit(fail("train", exc)) from None
         except StopRequested as exc:
             print(f"refusal-lab train: {exc}; rerun with run_dir={run_dir} to resume", file=sys.stderr)

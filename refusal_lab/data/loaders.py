@@ -1,27 +1,29 @@
 """Data loaders (I/O): every source yields Examples with origin columns, then one
 function turns the configured sources into train pools and an eval set.
 
-Local CoCoNot files and the Hugging Face dataset share field names, so both go
-through the same row parser; only where the rows come from differs.
+Every table is read by Hugging Face `datasets` (data/sources.py): local CoCoNot
+and alpaca-libre files after a line-by-line check that names file:line
+(data/files.py), hub sets by name, and any user file or hub set with a column
+and label map (`data.<pool>_source=dataset`). A prompt never sits on both sides:
+training rows whose prompt equals an eval row's (any source) are dropped and
+counted in the report.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from refusal_lab.config import DataConfig
+from refusal_lab.config import DataConfig, DatasetSpec
 from refusal_lab.definitions import SOURCE_CONTRAST, SOURCE_GENERAL, SOURCE_REFUSAL, normalise_category, normalise_subcategory
+from refusal_lab.data import sources
+from refusal_lab.data.files import DataError, jsonl_files
 from refusal_lab.data.records import Example
-from refusal_lab.data.splitting import drop_exact_duplicates, drop_overlap_with_eval, split_pool
+from refusal_lab.data.sources import read_table
+from refusal_lab.data.splitting import drop_cross_source_duplicates, drop_exact_duplicates, drop_overlap_with_eval, split_pool
 
 log = logging.getLogger(__name__)
-
-
-class DataError(ValueError):
-    pass
 
 
 @dataclass
@@ -31,18 +33,11 @@ class SplitData:
     report: dict = field(default_factory=dict)  # dropped duplicates, skipped lines, pool sizes
 
 
-def read_jsonl(path: Path) -> tuple[list[dict], int]:
-    """Rows of a JSONL file; lines that do not parse are skipped and counted."""
-    rows, bad = [], 0
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                bad += 1
-    return rows, bad
+def coconot_file(path: Path) -> tuple[list[dict], int]:
+    """Rows of a local CoCoNot JSONL file, checked line by line (file:line errors) and read by datasets."""
+    spec = DatasetSpec(path=str(path), prompt_field="prompt", category_field="category", label="refuse")  # other fields optional
+    table = read_table(spec, str(path))
+    return table.rows, table.skipped_lines
 
 
 def coconot_rows(rows, source: str, origin: str, response_field: str = "response") -> list[Example]:
@@ -70,40 +65,14 @@ def _eval_rows(rows, source: str, origin: str) -> list[Example]:
     return coconot_rows([{**r, "response": r.get("response") or "(eval)"} for r in rows], source, origin)
 
 
-def general_rows(rows, origin: str) -> list[Example]:
-    """Alpaca-style (instruction/input/output, status) or prompt/response or chat `messages` rows."""
-    out = []
-    for r in rows:
-        if "status" in r and r["status"] != "ok":
-            continue
-        if "messages" in r:
-            turns = r["messages"]
-            user = next((m["content"] for m in turns if m.get("role") == "user"), None)
-            reply = next((m["content"] for m in turns if m.get("role") == "assistant"), None)
-            prompt, response = user, reply
-        elif "instruction" in r:
-            prompt = r["instruction"] + (f"\n\n{r['input']}" if r.get("input") else "")
-            response = r.get("output")
-        else:
-            prompt, response = r.get("prompt"), r.get("response")
-        if prompt and response and prompt.strip() and response.strip():
-            out.append(Example(prompt=prompt.strip(), response=response.strip(), source=SOURCE_GENERAL, category=None,
-                               subcategory="", should_refuse=False, origin=origin))
-    return out
-
-
 def _require(path: Path, key: str, fix: str) -> Path:
     if not path.exists():
         raise DataError(f"{key}={str(path)!r}: {path} does not exist; {fix}")
     return path
 
 
-def _hf(name: str, config: str | None, split: str):
-    try:
-        import datasets
-    except ImportError as exc:  # optional dependency: only Hugging Face sources need it
-        raise DataError(f"loading {name!r} by name needs the `datasets` package: pip install 'refusal-lab[hf]'") from exc
-    return datasets.load_dataset(name, config, split=split)
+def _hf(name: str, config: str | None, split: str) -> list[dict]:
+    return sources._read_hub(DatasetSpec(path=name, config=config, split=split), f"{name}:{config}/{split}", gated=False)
 
 
 def load(cfg: DataConfig) -> SplitData:
@@ -134,9 +103,11 @@ def load(cfg: DataConfig) -> SplitData:
     if cfg.refusal_source == "builtin":
         tr, ev = split_by_fraction(builtin[SOURCE_REFUSAL], "refusal")
     elif cfg.refusal_source == "coconot_local":
-        rows, bad = read_jsonl(_require(coconot / "coconot_eval.jsonl", "data.coconot_path", fix))
+        rows, bad = coconot_file(_require(coconot / "coconot_eval.jsonl", "data.coconot_path", fix))
         tr, ev = split_by_fraction(coconot_rows(rows, SOURCE_REFUSAL, "coconot_eval.jsonl"), "refusal")
         report["refusal"]["unparsable_lines"] = bad
+    elif cfg.refusal_source == "dataset":
+        tr, ev = split_by_fraction(_dataset_pool(cfg.refusal_dataset, "data.refusal_dataset", SOURCE_REFUSAL, report), "refusal")
     else:
         tr = coconot_rows(_hf(cfg.coconot_hf_name, "original", "train"), SOURCE_REFUSAL, f"{cfg.coconot_hf_name}:original/train")
         ev = _eval_rows(_hf(cfg.coconot_hf_name, "original", "test"), SOURCE_REFUSAL, f"{cfg.coconot_hf_name}:original/test")
@@ -146,8 +117,8 @@ def load(cfg: DataConfig) -> SplitData:
     if cfg.contrast_source == "builtin":
         tr, ev = split_by_fraction(builtin[SOURCE_CONTRAST], "contrast")
     elif cfg.contrast_source == "coconot_local":
-        pref, bad1 = read_jsonl(_require(coconot / "coconot_pref.jsonl", "data.coconot_path", fix))
-        cev, bad2 = read_jsonl(_require(coconot / "coconot_contrast_eval.jsonl", "data.coconot_path", fix))
+        pref, bad1 = coconot_file(_require(coconot / "coconot_pref.jsonl", "data.coconot_path", fix))
+        cev, bad2 = coconot_file(_require(coconot / "coconot_contrast_eval.jsonl", "data.coconot_path", fix))
         tr, ev = fixed_eval(coconot_rows(pref, SOURCE_CONTRAST, "coconot_pref.jsonl", "chosen"),
                             _eval_rows(cev, SOURCE_CONTRAST, "coconot_contrast_eval.jsonl"), "contrast")
         report["contrast"]["unparsable_lines"] = bad1 + bad2
@@ -155,6 +126,8 @@ def load(cfg: DataConfig) -> SplitData:
         tr = coconot_rows(_hf(cfg.coconot_hf_name, "pref", "train"), SOURCE_CONTRAST, f"{cfg.coconot_hf_name}:pref/train", "chosen")
         ev = _eval_rows(_hf(cfg.coconot_hf_name, "contrast", "test"), SOURCE_CONTRAST, f"{cfg.coconot_hf_name}:contrast/test")
         tr, ev = fixed_eval(tr, ev, "contrast")
+    elif cfg.contrast_source == "dataset":
+        tr, ev = split_by_fraction(_dataset_pool(cfg.contrast_dataset, "data.contrast_dataset", SOURCE_CONTRAST, report), "contrast")
     else:
         tr, ev = [], []
     train[SOURCE_CONTRAST], evals = tr, evals + ev
@@ -162,18 +135,11 @@ def load(cfg: DataConfig) -> SplitData:
     if cfg.general_source == "builtin":
         rows = builtin[SOURCE_GENERAL]
     elif cfg.general_source == "jsonl":
-        path = _require(Path(cfg.general_path), "data.general_path", "point it at a .jsonl file or a folder of them (e.g. ../shared/data/alpaca_libre)")
-        files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
-        rows, bad = [], 0
-        for f in files:
-            parsed, n_bad = read_jsonl(f)
-            rows += general_rows(parsed, f.name)
-            bad += n_bad
-        report["general_unparsable_lines"] = bad
-        if bad:
-            log.warning("skipped %d unparsable lines in %s", bad, path)
+        rows, report["general_unparsable_lines"] = alpaca_files(cfg.general_path)
+    elif cfg.general_source == "dataset":
+        rows = _dataset_pool(cfg.general_dataset, "data.general_dataset", SOURCE_GENERAL, report)
     elif cfg.general_source == "ultrachat_hf":
-        rows = general_rows(_hf(cfg.general_hf_name, None, cfg.general_hf_split), f"{cfg.general_hf_name}:{cfg.general_hf_split}")
+        rows = sources.general_pool(_hf(cfg.general_hf_name, None, cfg.general_hf_split), f"{cfg.general_hf_name}:{cfg.general_hf_split}")
     else:
         rows = []
     if cfg.general_limit is not None:
@@ -183,6 +149,34 @@ def load(cfg: DataConfig) -> SplitData:
     else:
         tr, ev = [], []
     train[SOURCE_GENERAL], evals = tr, evals + ev
+    train, report["cross_source"] = drop_cross_source_duplicates(train, evals)
     report["pool_sizes"] = {k: len(v) for k, v in train.items()}
     report["eval_sizes"] = {s: sum(e.source == s for e in evals) for s in (SOURCE_REFUSAL, SOURCE_CONTRAST, SOURCE_GENERAL)}
+    if not any(e.should_refuse for e in evals):
+        raise DataError("the eval split has no should-refuse rows (is the refusal source empty?); a run would report F1 0 "
+                        "and AUROC NaN. Check data.refusal_source and its files")
     return SplitData(train=train, eval=evals, report=report)
+
+
+def alpaca_files(path: str | None) -> tuple[list[Example], int]:
+    """General instructions from a .jsonl file or folder (alpaca-libre): torn lines are skipped and counted."""
+    rows, bad = [], 0
+    for f in jsonl_files(Path(path or ""), "data.general_path"):
+        spec = DatasetSpec(path=str(f), prompt_field="instruction", response_field="output", label="answer")
+        try:
+            table = read_table(spec, str(f), lenient=True)
+        except DataError as exc:
+            if "the set is empty" in str(exc):
+                continue  # an empty file adds nothing; other problems stay errors
+            raise
+        rows += sources.general_pool(table.rows, f.name)
+        bad += table.skipped_lines
+    if bad:
+        log.warning("skipped %d unparsable lines in %s", bad, path)
+    return rows, bad
+
+
+def _dataset_pool(spec: DatasetSpec, where: str, pool: str, report: dict) -> list[Example]:
+    table = read_table(spec, where, lenient=False)
+    rows, report[f"{pool}_dataset"] = sources.train_examples(table, spec, where, pool)
+    return rows

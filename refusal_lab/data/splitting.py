@@ -47,3 +47,28 @@ def drop_overlap_with_eval(train: list[Example], evals: list[Example], threshold
     eval_groups = set(groups[: len(evals)])
     kept = [r for r, g in zip(train, groups[len(evals):]) if g not in eval_groups]
     return kept, len(train) - len(kept)
+
+
+def drop_cross_source_duplicates(train: dict[str, list[Example]], evals: list[Example]) -> tuple[dict[str, list[Example]], dict]:
+    """A prompt lives in one place: training rows whose (normalised) prompt equals any eval row's are
+    dropped, and a prompt in two training pools is kept in the first pool only. Counts per pool."""
+    eval_keys = {normalise(e.prompt) for e in evals}
+    earlier: set[str] = set()
+    kept: dict[str, list[Example]] = {}
+    report: dict[str, dict[str, int]] = {"dropped_matching_eval": {}, "dropped_in_earlier_pool": {}}
+    for pool, rows in train.items():
+        out, pool_keys, hits, repeats = [], set(), 0, 0
+        for r in rows:
+            key = normalise(r.prompt)
+            if key in eval_keys:
+                hits += 1
+            elif key in earlier:
+                repeats += 1
+            else:
+                pool_keys.add(key)
+                out.append(r)
+        kept[pool] = out
+        report["dropped_matching_eval"][pool] = hits
+        report["dropped_in_earlier_pool"][pool] = repeats
+        earlier |= pool_keys
+    return kept, report

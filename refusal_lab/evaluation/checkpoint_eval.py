@@ -45,7 +45,7 @@ def eval_rows(data: DataConfig, split: str, checkpoint: Path):
         for fname, source in (("coconot_eval.jsonl", SOURCE_REFUSAL), ("coconot_contrast_eval.jsonl", SOURCE_CONTRAST)):
             if not (folder / fname).exists():
                 raise InputError(f"data.coconot_path={str(folder)!r}: {fname} not found; set REFUSAL_LAB_SHARED_DATA")
-            raw, _ = loaders.read_jsonl(folder / fname)
+            raw, _ = loaders.coconot_file(folder / fname)
             rows += loaders.coconot_rows([{**r, "response": r.get("response") or "(eval)"} for r in raw], source, fname)
         return rows
     return loaders.load(cfg).eval

@@ -42,7 +42,8 @@ class NullLogger:
 
 
 class WandbLogger:
-    def __init__(self, cfg: LoggerConfig, run_dir: Path, config: dict, name: str, run_id: str | None = None):
+    def __init__(self, cfg: LoggerConfig, run_dir: Path, config: dict, name: str, run_id: str | None = None,
+                 job_type: str | None = None):
         wandb_dir = run_dir / "wandb_files"
         if cfg.mode == "offline":
             for var in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
@@ -54,7 +55,7 @@ class WandbLogger:
         # A requeued job passes its saved run id and resumes the same run.
         self.run = wandb.init(project=cfg.project, entity=cfg.entity, group=cfg.group or os.environ.get("WANDB_RUN_GROUP"),
                               tags=list(cfg.tags), name=cfg.name or name, mode=cfg.mode, dir=str(run_dir), config=config,
-                              id=run_id, resume="allow" if run_id else None,
+                              id=run_id, resume="allow" if run_id else None, job_type=job_type,
                               settings=wandb.Settings(x_transaction_log_flush_interval=2) if _has_flush_setting(wandb) else None)
         self.run_id = self.run.id
 
@@ -76,7 +77,8 @@ def _has_flush_setting(wandb) -> bool:
     return "x_transaction_log_flush_interval" in getattr(wandb.Settings, "model_fields", {})
 
 
-def make_logger(cfg: LoggerConfig, run_dir: Path, config: dict, name: str, run_id: str | None = None) -> RunLogger:
+def make_logger(cfg: LoggerConfig, run_dir: Path, config: dict, name: str, run_id: str | None = None,
+                job_type: str | None = None) -> RunLogger:
     if cfg.mode == "disabled":
         return NullLogger()
-    return WandbLogger(cfg, run_dir, config, name, run_id)
+    return WandbLogger(cfg, run_dir, config, name, run_id, job_type)
