@@ -53,6 +53,9 @@ def _write(out: Path, scores, sweep, result) -> None:
     write_text(out / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")  # numpy numbers as numbers
 
 
+RAW_KEYS = ("suite", "sets", "judges", "logger", "data")  # comma lists, and names that are also conf/ groups: read as plain text
+
+
 def _set_overrides(argv: list[str]) -> tuple[list[str], dict]:
     """`<set>.<field>=value` arguments (per eval set of a suite) apart from the command's own keys."""
     import dataclasses
@@ -64,7 +67,9 @@ def _set_overrides(argv: list[str]) -> tuple[list[str], dict]:
     for arg in argv:
         key, sep, raw = arg.partition("=")
         name, dot, field = key.partition(".")
-        if sep and dot and name not in own and not name.startswith(("+", "~", "hydra")):
+        if sep and key in RAW_KEYS:  # Hydra would read suite= as its conf/suite group and a,b as a sweep
+            overrides.setdefault("__raw__", {})[key] = raw or None
+        elif sep and dot and name not in own and not name.startswith(("+", "~", "hydra")):
             overrides.setdefault(name, {})[field] = yaml.safe_load(raw) if raw else None
         else:
             rest.append(arg)
@@ -78,12 +83,15 @@ def main(argv: list[str]) -> int:
     args = parse(argv, CheckpointEvalConfig, "eval")
     if isinstance(args, int):
         return args
-    if args.suite or args.sets or set_overrides or args.data not in ("builtin", "coconot"):
-        import dataclasses
+    import dataclasses
 
+    raw = set_overrides.pop("__raw__", {})
+    if "data" in raw:
+        args = dataclasses.replace(args, data=raw.pop("data") or "builtin")
+    if raw or set_overrides or args.data not in ("builtin", "coconot"):
         from refusal_lab.evaluation import suite_cli
 
-        values = dataclasses.asdict(args)
+        values = dataclasses.asdict(args) | raw
         values["sets"] = values["sets"] or (args.data if args.data not in ("builtin", "coconot") else None)
         return suite_cli.main(values, set_overrides)
     try:

@@ -85,7 +85,7 @@ def _judge(name: str, rows, texts: list[str], rubric: str | None, opts: SuiteOpt
 
 
 def _subset(rows, max_prompts: int | None, seed: int):
-    from refusal_lab.experiments.run import eval_subset
+    from refusal_lab.evaluation.report import eval_subset
 
     return eval_subset(rows, max_prompts, seed)
 

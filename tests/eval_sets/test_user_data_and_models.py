@@ -105,8 +105,10 @@ def test_token_checkpoint_on_a_two_set_suite(csv_run, user_csv, tmp_path, capsys
     out = tmp_path / "eval"
     code = eval_command.main([f"checkpoint={run_dir / 'checkpoint'}", f"sets=xstest,{mine}", f"xstest.data_files={xstest}",
                                  f"out={out}", "max_new_tokens=4", "logger=wandb_offline"])
-    printed = capsys.readouterr().out
-    assert code == 0 and "pooled (items)" in printed and "mean over sets" in printed
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert code == 0, captured.err
+    assert "pooled (items)" in printed and "mean over sets" in printed
     summary = json.loads((out / "summary.json").read_text())
     scores = pd.read_csv(out / "sets" / "mine" / "scores.csv", keep_default_na=False)
     assert len(scores) == 48 and summary["eval/mine/should_refuse/n"] == 24
