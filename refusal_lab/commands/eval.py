@@ -53,7 +53,7 @@ def _write(out: Path, scores, sweep, result) -> None:
     write_text(out / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")  # numpy numbers as numbers
 
 
-RAW_KEYS = ("suite", "sets", "judges", "logger", "data")  # comma lists, and names that are also conf/ groups: read as plain text
+RAW_KEYS = ("suite", "sets", "judges", "logger")  # comma lists, and names that are also conf/ groups: read as plain text
 
 
 def _set_overrides(argv: list[str]) -> tuple[list[str], dict]:
@@ -86,13 +86,10 @@ def main(argv: list[str]) -> int:
     import dataclasses
 
     raw = set_overrides.pop("__raw__", {})
-    if "data" in raw:
-        args = dataclasses.replace(args, data=raw.pop("data") or "builtin")
-    if raw or set_overrides or args.data not in ("builtin", "coconot"):
+    if raw or set_overrides:
         from refusal_lab.evaluation import suite_cli
 
         values = dataclasses.asdict(args) | raw
-        values["sets"] = values["sets"] or (args.data if args.data not in ("builtin", "coconot") else None)
         return suite_cli.main(values, set_overrides)
     try:
         checkpoint, pol, rows = _inputs(args)
