@@ -61,7 +61,7 @@ def train_checkpoint(workdir: Path) -> Path:
 def start_server(checkpoint: Path, max_new_tokens: int) -> tuple[subprocess.Popen, int]:
     cmd = [sys.executable, "-m", "refusal_lab.cli", "serve", f"checkpoint={checkpoint}", "port=0", "model_name=tiny",
            f"max_new_tokens={max_new_tokens}", "request_timeout_s=20", "keep_alive_s=2", "max_connections=64",
-           "overrides=threshold=0.2..0.8,temperature=0.5..2"]
+           "overrides=allowed", "override_ranges.threshold=[0.2,0.8]", "override_ranges.temperature=[0.5,2]"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env={**os.environ, "REFUSAL_LAB_API_KEY": KEY, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 300

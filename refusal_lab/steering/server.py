@@ -50,7 +50,7 @@ def config_problems(cfg: ServeConfig) -> list[str]:
 
 def _semantic_problems(cfg: ServeConfig) -> list[str]:
     problems = []
-    if not isinstance(cfg.checkpoint, (str, type(None))) or not isinstance(cfg.overrides, str):
+    if not isinstance(cfg.checkpoint, (str, type(None))) or not isinstance(cfg.override_ranges, dict):
         return problems  # already reported as type errors
     if not cfg.checkpoint:
         problems.append("checkpoint=None: give the checkpoint folder, e.g. checkpoint=outputs/runs/<date>/<run>/checkpoint")
@@ -59,9 +59,9 @@ def _semantic_problems(cfg: ServeConfig) -> list[str]:
     if cfg.policy and not Path(cfg.policy).exists():
         problems.append(f"policy={cfg.policy!r}: no such file; write one with `refusal-lab calibrate ... out=...`")
     try:
-        req.parse_lock(cfg.overrides)
+        req.make_lock(cfg.overrides, cfg.override_ranges)
     except ValueError as exc:
-        problems.append(f"overrides={cfg.overrides!r}: {exc}")
+        problems.append(str(exc))
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(cfg.api_key_env or "")):
         problems.append(f"api_key_env={cfg.api_key_env!r}: expected an environment variable name such as REFUSAL_LAB_API_KEY")
     return problems
@@ -125,7 +125,7 @@ class ChatService:
 
     def __init__(self, engine: Engine, cfg: ServeConfig):
         self.engine, self.cfg = engine, cfg
-        self.lock = req.parse_lock(cfg.overrides)
+        self.lock = req.make_lock(cfg.overrides, cfg.override_ranges)
 
     async def run_model(self, fn, *args):
         return await asyncio.wrap_future(self.engine.worker.submit(fn, *args))
@@ -363,7 +363,7 @@ def serve(cfg: ServeConfig) -> int:
     if not api_key and cfg.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {cfg.host} without an API key; set ${cfg.api_key_env} to require one", file=sys.stderr)
     host, port = sock.getsockname()[:2]
-    print(f"serving {engine.model_name} at http://{host}:{port}/v1 (policy: {engine.policy.rule}; overrides: {cfg.overrides}; "
+    print(f"serving {engine.model_name} at http://{host}:{port}/v1 (policy: {engine.policy.rule}; overrides: {req.make_lock(cfg.overrides, cfg.override_ranges).describe()}; "
           f"API key: {'required' if api_key else 'off'}; prompt cap {engine.max_prompt_tokens} tokens); Ctrl-C stops", flush=True)
     try:
         uvicorn.Server(uvicorn_config(make_app(engine, cfg, api_key), cfg)).run(sockets=[sock])

@@ -139,43 +139,36 @@ def flags(body: dict, model_name: str) -> tuple[bool, bool]:
 class OverrideLock:
     """Which per-request policy overrides the operator allows.
 
-    mode any: every policy key; off: none; list: only the keys in `ranges`, each with an
+    mode any: every policy key; off: none; allowed: only the keys in `ranges`, each with an
     optional [lo, hi] that its value (or every value of a mapping such as biases) must lie in."""
 
     mode: str = "any"
     ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
     def describe(self) -> str:
-        if self.mode != "list":
+        if self.mode != "allowed":
             return self.mode
         return ", ".join(k if lo is None and hi is None else f"{k} in [{lo}, {hi}]" for k, (lo, hi) in self.ranges.items())
 
 
-def parse_lock(spec: str) -> OverrideLock:
-    """'any' | 'off' | 'threshold=0.2..0.8,temperature=0.5..2,rule' (a key without a range: any valid value)."""
-    text = (spec or "").strip()
-    if text in ("any", "off"):
-        return OverrideLock(text)
-    known = {f for f in policy_mod.Policy.__dataclass_fields__}
-    ranges: dict[str, tuple[float | None, float | None]] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, rng = item.partition("=")
-        key = key.strip()
+def make_lock(mode: str, ranges: dict | None = None) -> OverrideLock:
+    """mode any | off | allowed; ranges (allowed): policy key -> [lo, hi], or [] for any valid value."""
+    if mode in ("any", "off"):
+        return OverrideLock(mode)
+    if mode != "allowed":
+        raise ValueError(f"overrides={mode!r}: expected any, off or allowed")
+    known = set(policy_mod.Policy.__dataclass_fields__)
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for key, rng in (ranges or {}).items():
         if key not in known:
-            raise ValueError(f"{key!r} is not a policy key; allowed: {', '.join(sorted(known))}")
-        lo = hi = None
-        if sep:
-            lo_s, dots, hi_s = rng.partition("..")
-            try:
-                lo, hi = float(lo_s), float(hi_s)
-            except ValueError:
-                raise ValueError(f"{item!r}: expected key=LO..HI with numbers, e.g. threshold=0.2..0.8") from None
-            if not dots or not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-                raise ValueError(f"{item!r}: expected key=LO..HI with finite LO <= HI, e.g. threshold=0.2..0.8")
-        ranges[key] = (lo, hi)
-    if not ranges:
-        raise ValueError(f"{spec!r}: expected any, off, or a list such as threshold=0.2..0.8,temperature")
-    return OverrideLock("list", ranges)
+            raise ValueError(f"override_ranges.{key}: not a policy key; allowed: {', '.join(sorted(known))}")
+        rng = list(rng or [])
+        if rng and (len(rng) != 2 or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in rng) or rng[0] > rng[1]):
+            raise ValueError(f"override_ranges.{key}={rng}: expected [lo, hi] with finite lo <= hi, or [] for any valid value")
+        out[key] = (float(rng[0]), float(rng[1])) if rng else (None, None)
+    if not out:
+        raise ValueError("overrides='allowed': name the allowed keys, e.g. override_ranges.threshold=[0.2,0.8] override_ranges.temperature=[]")
+    return OverrideLock("allowed", out)
 
 
 def _out_of_range(value, lo, hi) -> bool:

@@ -87,7 +87,7 @@ def test_api_key_required_and_accepted(engine):
 
 def test_locked_policy_refuses_overrides(engine):
     off = ServerThread(engine, ServerConfig(port=0, overrides="off"))
-    listed = ServerThread(engine, ServerConfig(port=0, overrides="threshold=0.2..0.8,temperature"))
+    listed = ServerThread(engine, ServerConfig(port=0, overrides="allowed", override_ranges={"threshold": [0.2, 0.8], "temperature": []}))
     try:
         code, payload = call(off.url, {**HELLO, "refusal_lab": {"threshold": 1.0}})
         assert code == 403 and "overrides are turned off" in payload["error"]["message"]
@@ -204,9 +204,10 @@ def test_bad_start_settings_exit_2_before_loading(trained_run, capsys):
     assert serve_command.main([f"checkpoint={ckpt}", "max_new_tokens=-5", "port=70000"]) == 2
     err = capsys.readouterr().err
     assert "max_new_tokens=-5: must be >= 1" in err and "port=70000: must be between 0 and 65535" in err
-    assert serve_command.main([f"checkpoint={ckpt}", "overrides=threshold=2..1", "request_timeout_s=nan", "api_key_env=not a name"]) == 2
+    assert serve_command.main([f"checkpoint={ckpt}", "overrides=allowed", "override_ranges.threshold=[0.9,0.1]", "request_timeout_s=nan",
+                               "api_key_env=not a name"]) == 2
     err = capsys.readouterr().err
-    assert "overrides='threshold=2..1'" in err and "request_timeout_s=nan: must be a finite number" in err and "api_key_env='not a name'" in err
+    assert "override_ranges.threshold=[0.9, 0.1]: expected [lo, hi]" in err and "request_timeout_s=nan: must be a finite number" in err and "api_key_env='not a name'" in err
     assert serve_command.main([f"checkpoint={ckpt}", "max_new_tokens=100000"]) == 2
     assert "the model has 512 positions; use at most 510" in capsys.readouterr().err
     assert serve_command.main(["checkpoint=/nonexistent"]) == 2
@@ -217,16 +218,17 @@ def test_bad_start_settings_exit_2_before_loading(trained_run, capsys):
 def test_validation_rules_are_pure():
     from refusal_lab.steering import server_requests as req
 
-    assert req.parse_lock("off").mode == "off" and req.parse_lock("any").mode == "any"
-    lock = req.parse_lock("threshold=0.2..0.8, biases=-2..2, rule")
+    assert req.make_lock("off").mode == "off" and req.make_lock("any").mode == "any"
+    lock = req.make_lock("allowed", {"threshold": [0.2, 0.8], "biases": [-2, 2], "rule": []})
     assert lock.ranges == {"threshold": (0.2, 0.8), "biases": (-2.0, 2.0), "rule": (None, None)}
     req.check_override(lock, {"biases": {"respond": 1.5}, "rule": "bias"})
     with pytest.raises(req.RequestError) as err:
         req.check_override(lock, {"biases": {"respond": 1.5, "humanizing": 3}})
     assert err.value.status == 403
-    for bad in ("thresh=0..1", "threshold=a..b", "threshold=0.9..0.1", ""):
+    for mode, ranges in (("allowed", {"thresh": [0, 1]}), ("allowed", {"threshold": [0.9, 0.1]}), ("allowed", {"threshold": [0.1]}),
+                         ("allowed", {}), ("some", {})):
         with pytest.raises(ValueError):
-            req.parse_lock(bad)
+            req.make_lock(mode, ranges)
     with pytest.raises(req.RequestError, match="only finite"):
         req.parse_body(b'{"a": [1, NaN]}')
     assert req.parse_body(b'{"a": [1.5, {"b": null}]}') == {"a": [1.5, {"b": None}]}
