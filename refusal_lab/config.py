@@ -188,6 +188,21 @@ class RunConfig:
 
 
 @dataclass
+class JudgeConfig:
+    """The LLM judge of generated text (evaluation/judges.py); `judge.<key>=...` on the eval command line."""
+    url: str | None = _f(None, "OpenAI-compatible base URL of the LLM judge (null: judge_url, else the pattern judge)")
+    model: str | None = _f(None, "judge model name sent with each request (null: judge_model)")
+    rubric: str | None = _f(None, "rubric JSON {subcategory: {refusal, compliance}} (null: rubric)")
+    api_key_env: str = _f("OPENAI_API_KEY", "environment variable holding the judge's API key (unset: no Authorization header)")
+    timeout_s: float = _f(30.0, "seconds per judge request before it counts as a failed attempt", min=0.1)
+    retries: int = _f(2, "extra attempts after a connection error, timeout, 429 or 5xx (401/403/404 fail at once)", min=0)
+    backoff_s: float = _f(0.5, "wait before the first retry; doubles per attempt", min=0.0)
+    max_concurrency: int = _f(4, "judge requests in flight at once", min=1)
+    cache_path: str | None = _f(None, "JSONL cache of verdicts keyed by (judge model, prompt, response); reruns skip cached rows")
+    max_unclear_rate: float = _f(0.2, "the eval fails (exit 1) when more than this share of rows is UNCLEAR or FAILED", min=0.0, max=1.0)
+
+
+@dataclass
 class CheckpointEvalConfig:
     """`refusal-lab eval`: score a checkpoint's eval prompts under a policy."""
     checkpoint: str | None = _f(None, "folder written by a run (run_dir/checkpoint): model + tokenizer with the control tokens")
@@ -207,6 +222,7 @@ class CheckpointEvalConfig:
     judges: str | None = _f(None, "suite: comma-separated judges for every set (pattern, llm); null = each set's own")
     logger: Literal["wandb_offline", "wandb_online", "disabled"] = _f("wandb_offline", "suite: W&B mode of the eval run (job_type eval)")
     seed: int = _f(0, "suite: bootstrap and subsampling seed")
+    judge: JudgeConfig = field(default_factory=JudgeConfig)  # LLM judge timeout, retries, backoff, cache, max_unclear_rate
 
 
 @dataclass
@@ -227,10 +243,18 @@ class ServeConfig:
     """`refusal-lab serve`: an OpenAI-compatible endpoint that decides every request by a policy."""
     checkpoint: str | None = _f(None, "folder written by a run (run_dir/checkpoint)")
     policy: str | None = _f(None, "policy YAML; null = the model's own choice under the run's scheme")
-    host: str = _f("127.0.0.1", "address to bind")
+    host: str = _f("127.0.0.1", "address to bind (anything but loopback exposes the server: set an API key)")
     port: int = _f(8000, "port (0 = any free port, printed at start)", min=0, max=65535)
-    model_name: str | None = _f(None, "model id reported by /v1/models (null = the run folder's name)")
-    max_new_tokens: int = _f(128, "default of max_tokens per request and its cap (larger requests are cut to it)", min=1)
+    model_name: str | None = _f(None, "model id of /v1/models and the only `model` accepted (null = the run folder's name)")
+    max_new_tokens: int = _f(128, "default max_tokens per request and its cap (a request asking for more gets a 400)", min=1)
+    max_prompt_tokens: int | None = _f(None, "longest prompt in tokens (null and cap: the model's positions - max_new_tokens - 1)", min=1)
+    api_key_env: str = _f("REFUSAL_LAB_API_KEY", "environment variable holding the API key; when set, requests need 'Authorization: Bearer <key>'")
+    overrides: Literal["any", "off", "allowed"] = _f("any", "per-request policy overrides: any | off | allowed (only the keys in override_ranges)")
+    override_ranges: dict[str, list[float]] = _f({}, "overrides=allowed: policy key -> [lo, hi] its values must lie in, [] = any valid value (e.g. override_ranges.threshold=[0.2,0.8])")
+    request_timeout_s: float = _f(60.0, "longest a request may take (reading it, waiting for the model, generating); 408/504 past it", min=0.01)
+    keep_alive_s: float = _f(5.0, "close a connection that has no request in progress for this long", min=0.01)
+    max_connections: int = _f(64, "open connections (or requests in flight) above which new requests get 503", min=1)
+    max_body_bytes: int = _f(1 << 20, "largest request body in bytes (413 above)", min=1024)
     threads: int = _f(1, "torch CPU threads", min=1)
 
 

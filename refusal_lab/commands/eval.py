@@ -9,6 +9,7 @@ Keys: conf/eval.yaml, schema config.CheckpointEvalConfig (`refusal-lab eval --he
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from refusal_lab.commands.arguments import fail, parse
@@ -20,6 +21,7 @@ def _inputs(args: CheckpointEvalConfig):
     from refusal_lab.evaluation.checkpoint_eval import eval_rows
     from refusal_lab.steering import policy as policy_mod
 
+    _judge(args)  # every judge setting checked before anything is loaded
     if not args.checkpoint:
         raise InputError("checkpoint=None: give the checkpoint folder, e.g. checkpoint=outputs/runs/<date>/<run>/checkpoint")
     checkpoint = Path(args.checkpoint)
@@ -29,8 +31,22 @@ def _inputs(args: CheckpointEvalConfig):
     return checkpoint, pol, eval_rows(args.data, args.split, checkpoint)
 
 
-def _generate_and_judge(model, tokenizer, rows, pol, args: CheckpointEvalConfig, scores, result) -> None:
-    from refusal_lab.evaluation import agreement, judges
+def _judge(args: CheckpointEvalConfig):
+    """The judge settings: judge.* with judge_url/judge_model/rubric filling url/model/rubric; InputError if they cannot work."""
+    import dataclasses
+
+    from refusal_lab.evaluation import judges
+
+    raw = {**dataclasses.asdict(args.judge), "url": args.judge.url or args.judge_url,
+           "model": args.judge.model or args.judge_model, "rubric": args.judge.rubric or args.rubric}
+    try:
+        return judges.judge_config(raw)
+    except judges.JudgeError as exc:
+        raise InputError(str(exc).replace("judge.model=None: judge.url is set", "judge_model=None: judge_url is set")) from None
+
+
+def _generate_and_judge(model, tokenizer, rows, pol, args: CheckpointEvalConfig, scores, result) -> str | None:
+    from refusal_lab.evaluation import judges
     from refusal_lab.evaluation.checkpoint_eval import judge_texts
     from refusal_lab.steering import first_position
 
@@ -38,9 +54,10 @@ def _generate_and_judge(model, tokenizer, rows, pol, args: CheckpointEvalConfig,
     ids = [first_position.chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in rows]
     steered = first_position.decide_and_generate(model, tokenizer, ids, pol, token_ids, args.max_new_tokens, args.batch_size)
     scores["response"] = steered.texts
-    scores["text_label"] = judge_texts(rows, steered.texts, args.judge_url, args.judge_model, args.rubric)
+    scores["text_label"], judge_error = judge_texts(rows, steered.texts, _judge(args))
     result.update({f"judge/{k}": v for k, v in judges.label_counts(list(scores["text_label"])).items()})
     result.update({f"agreement/{k}": v for k, v in agreement.token_text_agreement(scores["refused_policy"], scores["text_label"]).items()})
+    return judge_error
 
 
 def _write(out: Path, scores, sweep, result) -> None:
@@ -106,8 +123,7 @@ def main(argv: list[str]) -> int:
     model, tokenizer = load_pretrained(str(checkpoint))
     try:
         scores, result, sweep, _ = evaluate(model, tokenizer, rows, pol, args.batch_size)
-        if args.max_new_tokens > 0:
-            _generate_and_judge(model, tokenizer, rows, pol, args, scores, result)
+        judge_error = _generate_and_judge(model, tokenizer, rows, pol, args, scores, result) if args.max_new_tokens > 0 else None
     except (InputError, ValueError) as exc:
         return fail("eval", exc)
     out = Path(args.out or checkpoint.parent / f"eval_{args.data.name}")
@@ -116,6 +132,9 @@ def main(argv: list[str]) -> int:
     if "agreement/agreement" in result:
         print(f"\ntoken/text agreement {result['agreement/agreement']:.3f}; [respond] then refused in words: "
               f"{result['agreement/respond_then_refused']}/{result['agreement/n_respond_token']}; refusal token then answered: "
-              f"{result['agreement/refuse_then_answered']}/{result['agreement/n_refuse_token']}; unclear {result['agreement/unclear']}")
+              f"{result['agreement/refuse_then_answered']}/{result['agreement/n_refuse_token']}; unclear {result['agreement/unclear']}, judge failed {result['agreement/failed']}")
     print(f"\nwritten to {out}: scores.csv, rules.csv ({len(sweep)} rule settings), metrics.json")
+    if judge_error:  # the results are written; the exit status says they are not to be trusted
+        print(f"refusal-lab eval: {judge_error}", file=sys.stderr)
+        return 1
     return 0

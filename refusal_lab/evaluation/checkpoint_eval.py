@@ -124,14 +124,13 @@ def format_report(result: dict, sweep: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def judge_texts(rows, texts: list[str], judge_url: str | None = None, judge_model: str | None = None,
-                rubric: str | None = None) -> list[str]:
-    """A label per generated text: the pattern judge, or the LLM judge at judge_url."""
+def judge_texts(rows, texts: list[str], judge) -> tuple[list[str], str | None]:
+    """A label per generated text (the pattern judge, or the LLM judge when judge.url is set: a
+    config.JudgeConfig) and, for the LLM judge, the error to exit on (too many UNCLEAR or FAILED rows)."""
     from refusal_lab.evaluation import judges, pattern_judge
 
-    if not judge_url:
-        return ["REFUSED" if pattern_judge.pattern_refused(t) else "ANSWERED" for t in texts]
-    if not judge_model:
-        raise InputError("judge_model=None: judge_url is set, so name the judge model (judge_model=...)")
-    judge = judges.LLMJudge(judge_url, judge_model, rubric=judges.load_rubric(rubric) if rubric else None)
-    return [v.label for v in judge.judge([r.prompt for r in rows], texts, [r.subcategory for r in rows])]
+    if not judge.url:
+        return ["REFUSED" if pattern_judge.pattern_refused(t) else "ANSWERED" for t in texts], None
+    limit = int(judge.max_unclear_rate * len(texts))  # more failures than this cannot pass: stop asking
+    verdicts = judges.LLMJudge.from_config(judge).judge([r.prompt for r in rows], texts, [r.subcategory for r in rows], max_failures=limit)
+    return [v.label for v in verdicts], judges.health(verdicts, judge.max_unclear_rate)

@@ -1,26 +1,22 @@
 """The OpenAI-compatible server on 127.0.0.1, driven by the real `openai` client and by urllib."""
 
 import json
-import threading
 import urllib.error
 import urllib.request
 
 import pytest
 
 from refusal_lab.steering import policy
-from refusal_lab.steering.server import Engine, make_server
+from refusal_lab.steering.server import ServerThread
+from refusal_lab.steering.server_engine import Engine
 
 
 @pytest.fixture(scope="module")
 def server(model_and_tokenizer):
     model, tok = model_and_tokenizer
-    engine = Engine(model, tok, policy.Policy(scheme="category"), "tiny-steer", max_new_tokens=12)
-    srv = make_server(engine, "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
+    srv = ServerThread(Engine(model, tok, policy.Policy(scheme="category"), "tiny-steer", max_new_tokens=12))
+    yield srv.url
+    srv.close()
 
 
 def post(base, body, raw: bytes | None = None):
