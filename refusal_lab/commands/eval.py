@@ -46,7 +46,7 @@ def _judge(args: CheckpointEvalConfig):
 
 
 def _generate_and_judge(model, tokenizer, rows, pol, args: CheckpointEvalConfig, scores, result) -> str | None:
-    from refusal_lab.evaluation import judges
+    from refusal_lab.evaluation import agreement, judges
     from refusal_lab.evaluation.checkpoint_eval import judge_texts
     from refusal_lab.steering import first_position
 
