@@ -151,6 +151,11 @@ class TrainConfig:
     processes: int = _f(1, "processes started on this machine when not already launched by torchrun/srun (workstation data parallel; needs backend=deepspeed)", min=1)
     autocast: Literal["none", "bfloat16"] = _f("none", "compute dtype under torch.autocast while parameters and optimizer stay in model.dtype (bfloat16 on GPUs; slow on CPUs without bf16 instructions)")
     packing: bool = _f(True, "padding-free batches: examples concatenated with position ids restarting per example (attention never crosses them); false = right-padded batches")
+    cached_states: bool = _f(False, "trainable=control_tokens: fit the rows on the frozen network's first-position states, computed once (same rows as the loop, far faster)")
+    states_cache_dir: str | None = _f("outputs/cache/states", "cached_states: folder of states keyed by model + prompts hash, reused by reruns and sweeps; null = keep them in memory")
+    push_to_hub: bool = _f(False, "upload the checkpoint and its model card to the Hugging Face Hub after the run (needs a hub login)")
+    hub_repo_id: str | None = _f(None, "push_to_hub: target repository 'owner/name'")
+    hub_private: bool = _f(True, "push_to_hub: create the repository as private")
 
 
 @dataclass
@@ -405,6 +410,13 @@ def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
         problems.append(f"train.device={tr.device!r}: expected auto, cpu, cuda or cuda:N (torch device names)")
     if tr.backend == "deepspeed" and not tr.deepspeed_config:
         problems.append("train.deepspeed_config=None: train.backend=deepspeed needs a DeepSpeed JSON (use train=deepspeed_zero2 or deepspeed_zero3)")
+    if tr.cached_states and (tr.trainable != "control_tokens" or tr.backend != "torch"):
+        problems.append(f"train.cached_states=true: needs train.trainable=control_tokens and train.backend=torch (got {tr.trainable!r}, "
+                        f"{tr.backend!r}); set train.cached_states=false")
+    if tr.push_to_hub and not (isinstance(tr.hub_repo_id, str) and tr.hub_repo_id.count("/") == 1 and all(tr.hub_repo_id.split("/"))):
+        problems.append(f"train.hub_repo_id={tr.hub_repo_id!r}: train.push_to_hub=true needs a repository id 'owner/name'")
+    if tr.push_to_hub and not tr.save_checkpoint:
+        problems.append("train.push_to_hub=true: needs train.save_checkpoint=true (the pushed files are the checkpoint)")
     for tok in cfg.tokens.descriptions or {}:
         if not (str(tok).startswith("[") and str(tok).endswith("]")):
             problems.append(f"tokens.descriptions.{tok}: keys are control tokens such as '[refuse]' or '[Humanizing requests]'")

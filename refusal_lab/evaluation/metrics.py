@@ -74,3 +74,18 @@ def best_threshold(curve: pd.DataFrame) -> tuple[float, float]:
 def refusal_rates_by_group(refused, groups) -> dict[str, float]:
     df = pd.DataFrame({"refused": np.asarray(refused, bool), "group": list(groups)})
     return {str(g): float(v) for g, v in df.groupby("group", sort=True)["refused"].mean().items()}
+
+
+def expected_calibration_error(probs, should_refuse, bins: int = 10) -> float:
+    """ECE of p(refuse) as a probability of 'should refuse': over `bins` equal-width bins of
+    [0, 1] (the last one closed), the share-weighted |mean p - share that should refuse|.
+    nan without prompts."""
+    p, y = np.asarray(probs, float), np.asarray(should_refuse, float)
+    if len(p) == 0:
+        return float("nan")
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in np.unique(which):
+        inside = which == b
+        total += inside.mean() * abs(p[inside].mean() - y[inside].mean())
+    return float(total)

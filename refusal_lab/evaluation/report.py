@@ -80,7 +80,8 @@ def score_rows(model, tokenizer, rows: list[Example], cfg: RunConfig, token_ids:
                     "eval/threshold": cfg.eval.threshold, "eval/f1_at_threshold": at_t["f1"],
                     "eval/false_refusal_rate_at_threshold": at_t["false_refusal_rate"],
                     "eval/missed_refusal_rate_at_threshold": at_t["missed_refusal_rate"],
-                    "eval/n_prompts": len(rows), "eval/n_should_refuse": int(y.sum()), "eval/score_kind": score_kind})
+                    "eval/n_prompts": len(rows), "eval/n_should_refuse": int(y.sum()), "eval/score_kind": score_kind,
+                    "eval/ece": metrics.expected_calibration_error(score, y) if score_kind == "p_refuse" else float("nan")})
     for g, rate in metrics.refusal_rates_by_group(refused_default, groups).items():
         summary[f"eval/refusal_rate/{g}"] = rate
     return Evaluation(summary, scores, curve)
@@ -143,6 +144,7 @@ def format_table(summary: dict) -> str:
         f"AUROC of p(refuse)               {summary['eval/auroc']:.3f}",
         f"false-refusal rate (Type II)     {pct('eval/false_refusal_rate')}",
         f"missed-refusal rate (Type I)     {pct('eval/missed_refusal_rate')}",
+        f"calibration error (ECE)          {summary.get('eval/ece', float('nan')):.3f}",
         "refusal rate per kind:",
     ]
     kinds = list(CATEGORY_SLUGS.values()) + ["contrast", "general"]

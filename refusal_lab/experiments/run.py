@@ -25,6 +25,7 @@ from refusal_lab.evaluation.report import evaluate_and_report
 from refusal_lab.experiments import run_dirs
 from refusal_lab.experiments.tracking import make_logger
 from refusal_lab.io import write_json, write_jsonl, write_text
+from refusal_lab.model.card import publish_checkpoint
 from refusal_lab.model.chat import Encoded, encode_example
 from refusal_lab.training import backends, distributed
 
@@ -59,6 +60,8 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
             summary |= run_figures(cfg, result, backend, mix) | {"timing/total_seconds": time.perf_counter() - t0,
                                                                    "run_dir": str(run_dir)}
             logger.set_summary({k: v for k, v in summary.items() if k != "run_dir"})
+            if cfg.train.save_checkpoint:  # generation config + model card (+ hub upload when train.push_to_hub)
+                publish_checkpoint(run_dir / "checkpoint", cfg, final[1], token_ids, mix.manifest, summary)
             write_json(run_dir / "train_losses.json", result.losses)
             write_json(run_dir / "summary.json", summary)
             return summary

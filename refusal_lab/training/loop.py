@@ -158,6 +158,10 @@ def train(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids:
           should_stop: Callable[[], bool] = lambda: False) -> TrainResult:
     """Train in this process; with state_dir, resume from a saved state there and save one every
     `checkpoint_every` steps and whenever should_stop() turns true (then raise StopRequested)."""
+    if cfg.cached_states and cfg.trainable == "control_tokens":  # the frozen network runs once per prompt
+        from refusal_lab.training.cached_rows import train_cached_rows
+
+        return train_cached_rows(model, encoded, pad_id, cfg, new_ids, log, device)
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
