@@ -27,12 +27,11 @@ def main() -> None:
     if args and args[0] == "train":
         args = args[1:]
     if "-m" in args or "--multirun" in args:
-        # Every multirun goes through sweeps: all jobs composed and validated before the
-        # first starts, one sweep id as W&B group, a manifest; launcher=local|submitit_local|slurm.
-        from refusal_lab.commands import sweep
+        # `-m` is Hydra's multirun (any sweeper, any launcher). SweepCallback (conf/config.yaml) and this
+        # project's launcher add the pre-flight; `--dry-run` and `--cfg` become flags they act on.
+        from refusal_lab.experiments.sweeps import hydra_argv
 
-        verb = "dry-run" if "--dry-run" in args else "run"
-        raise SystemExit(sweep.main([verb, *[a for a in args if a not in ("-m", "--multirun", "--dry-run")]]))
+        args = hydra_argv(args)
     raise SystemExit(importlib.import_module(SUBCOMMANDS["train"]).main(args))
 
 

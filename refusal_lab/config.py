@@ -190,6 +190,7 @@ class RunConfig:
     seed: int = _f(0, "global seed (torch, numpy, python)")
     run_dir: str | None = _f(None, "where outputs go; null = Hydra's run directory (or the current directory outside Hydra)")
     run_dir_policy: Literal["continue", "restart"] = _f("continue", "continue: a run dir of the same config resumes (a finished one is returned as it is), one of another config is refused; restart: delete the run dir's outputs and start over")
+    optimize_metric: str = _f("eval/f1", "summary key the main function returns to Hydra sweepers (e.g. eval/best_f1, eval/auroc)")
 
 
 @dataclass

@@ -24,8 +24,8 @@ def conf_dir() -> Path:
 
 
 def launchers_dir() -> Path:
-    """launchers/ (profiles/, local_slurm.sh): the checkout's, else the copy installed in the package."""
-    return _first_with("profiles", PROJECT_ROOT / "launchers", PACKAGE_DIR / "launchers")
+    """launchers/ (local_slurm.sh): the checkout's, else the copy installed in the package."""
+    return _first_with("local_slurm.sh", PROJECT_ROOT / "launchers", PACKAGE_DIR / "launchers")
 
 
 def project_file(path: str | Path) -> Path:

@@ -57,7 +57,7 @@ def hydra_train() -> None:
         print("\n" + format_table(summary))
         print(f"\nwritten to {run_dir}: summary.json, threshold_curve.csv, scores.csv, mix_manifest.json, checkpoint/"
               + (f", W&B {run_cfg.logger.mode} run under {run_dir / 'wandb'}" if run_cfg.logger.mode != "disabled" else ""))
-        return float(summary["eval/f1"])
+        return float(summary[run_cfg.optimize_metric])  # what Hydra sweepers (Optuna) optimise
 
     _train()
 

@@ -24,15 +24,55 @@ stopping (e.g. all-reduce the flag at each boundary).
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import submitit
 
+from refusal_lab.experiments.tracking import process_age_s
+
 EVENTS_FILE = "job_events.jsonl"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+log = logging.getLogger("refusal_lab")
+
+
+def setup_job_logging() -> None:
+    """INFO lines of refusal_lab on stdout (the Slurm / submitit log) unless logging is set up already."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stdout)
+    log.setLevel(logging.INFO)
+    if not sys.stdout.isatty():  # a log file: plain INFO lines, no progress bars (tqdm, Hugging Face)
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def run_logged(callable_, args: tuple, log_path: Path) -> str:
+    """Runs a job callable in this process with its INFO lines also in log_path; 'completed' or 'failed'."""
+    import traceback
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        callable_(*args)
+        return "completed"
+    except Exception:
+        log.error("job failed:\n%s", traceback.format_exc())
+        print(f"job failed; log {log_path}", file=sys.stderr)
+        return "failed"
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def distributed_env() -> dict[str, str]:
@@ -58,8 +98,24 @@ def record_event(run_dir: Path, event: str, **detail) -> None:
         os.close(fd)
 
 
+def exit_without_teardown() -> None:
+    """Registered after every import of a finished job, so it runs first at interpreter exit (after
+    submitit has written the result): skips the seconds of interpreter teardown (torch, wandb's service
+    shutdown) that nothing needs once the run is finished and its W&B run flushed. Success path only:
+    a failed job keeps Python's own exit status."""
+    def _exit() -> None:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    atexit.register(_exit)
+
+
 def current_job_id() -> str | None:
     """The scheduler's id of this job (per array task), or None outside a job."""
+    if os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID"):
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"  # as sacct and the manifest name it
     return os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")
 
 
@@ -94,18 +150,22 @@ class SweepJob(submitit.helpers.Checkpointable):
         self.__init__(**state)
 
     def __call__(self, job_cfg: dict, run_dir: str) -> dict:
-        from refusal_lab.config import validate
-        from refusal_lab.experiments.run import run
-
+        t0 = time.perf_counter()
+        setup_job_logging()
         run_dir = Path(run_dir)
         summary_path = run_dir / "summary.json"
         if summary_path.exists():  # finished before (a rerun, or a requeue after the end)
             return json.loads(summary_path.read_text())
+        log.info("job %s start: run dir %s", current_job_id() or "(this process)", run_dir)
+        from refusal_lab.config import validate
+        from refusal_lab.experiments.run import format_table, run
+
+        log.info("stage imports: %.2f s", time.perf_counter() - t0)
         if current_job_id():
             os.environ.update(distributed_env())
         cfg = validate(job_cfg)
         resumed = (run_dir / "train_state").exists()
-        record_event(run_dir, "start", resumed=resumed, rank=int(os.environ.get("RANK", "0")))
+        record_event(run_dir, "start", resumed=resumed, rank=int(os.environ.get("RANK", "0")), startup_s=round(process_age_s(), 3))
         if requeues_so_far(run_dir) > self.max_requeues:
             raise RuntimeError(f"job {current_job_id()} was requeued {requeues_so_far(run_dir)} times, more than "
                                f"launcher.max_requeues={self.max_requeues}; its training state is kept in {run_dir}/train_state: "
@@ -127,6 +187,10 @@ class SweepJob(submitit.helpers.Checkpointable):
             record_event(run_dir, "error", error=repr(outcome["error"])[:500])
             raise outcome["error"]
         record_event(run_dir, "finish")
+        if "eval/f1" in outcome["summary"]:
+            log.info("job finished in %.1f s\n%s", time.perf_counter() - t0, format_table(outcome["summary"]))
+        if current_job_id():  # a submitit / Slurm job process, never the CLI's own process
+            exit_without_teardown()
         return outcome["summary"]
 
     def checkpoint(self, job_cfg: dict, run_dir: str):
@@ -144,3 +208,52 @@ class SweepJob(submitit.helpers.Checkpointable):
             return None  # submitit then ends the job as failed ("checkpoint function returned None")
         record_event(run_dir, "requeue", saved_at_boundary=saved, requeues=requeues + 1)
         return submitit.helpers.DelayedSubmission(SweepJob(self.max_requeues, self.stop_wait_s), job_cfg, str(run_dir))
+
+
+def _cli(args: list[str]) -> None:
+    """`refusal-lab ARGS` in a child process whose output goes to this job's log; raises on failure."""
+    cmd = [sys.executable, "-c", "from refusal_lab.cli import main; main()", *args]
+    log.info("running: refusal-lab %s", " ".join(args))
+    sys.stdout.flush()
+    subprocess.run(cmd, check=True)
+
+
+class EvalJob(submitit.helpers.Checkpointable):
+    """`EvalJob()(run_dir, eval_args, logger_cfg)`: `refusal-lab eval` on a training job's checkpoint
+    (into run_dir/eval), its metrics logged as a W&B run with job_type=eval in the sweep's group.
+    Never requeued: checkpoint() returns None, and the chain submits it with --no-requeue."""
+
+    def __call__(self, run_dir: str, eval_args: list[str], logger_cfg: dict) -> dict:
+        from refusal_lab.config import LoggerConfig
+        from refusal_lab.experiments.tracking import make_logger
+
+        setup_job_logging()
+        run_dir = Path(run_dir)
+        out = run_dir / "eval"
+        record_event(run_dir, "eval_start")
+        _cli(["eval", f"checkpoint={run_dir / 'checkpoint'}", f"out={out}", *eval_args])
+        metrics = json.loads((out / "metrics.json").read_text())
+        cfg = LoggerConfig(**logger_cfg)
+        cfg.name = f"{cfg.name or run_dir.name}-eval"  # next to its training run's name in the sweep's group
+        logger = make_logger(cfg, out, {"checkpoint": str(run_dir / "checkpoint"), "eval_args": list(eval_args)},
+                             cfg.name, job_type="eval")
+        logger.set_summary({k: v for k, v in metrics.items() if isinstance(v, (int, float, str))})
+        logger.finish()
+        record_event(run_dir, "eval_finish")
+        return metrics
+
+    def checkpoint(self, *args, **kwargs):
+        record_event(Path(args[0]), "eval_preempted")
+        log.warning("evaluation job preempted: not requeued (submit it again with `refusal-lab eval`)")
+        return None
+
+
+class AnalyzeJob(submitit.helpers.Checkpointable):
+    """`AnalyzeJob()(sweep_dir)`: `refusal-lab analyze SWEEP_DIR` once every job of the sweep ended."""
+
+    def __call__(self, sweep_dir: str) -> None:
+        setup_job_logging()
+        _cli(["analyze", sweep_dir])
+
+    def checkpoint(self, *args, **kwargs):
+        return None

@@ -1,70 +1,55 @@
-"""Validated sweeps (the library behind `refusal-lab sweep`, commands/sweep.py) dispatched locally or to Slurm (submitit), with a manifest.
+"""Sweeps are Hydra multiruns: `refusal-lab -m KEY=a,b ...` with any Hydra sweeper and launcher.
 
-    refusal-lab sweep dry-run [launcher=NAME] [launcher.KEY=VALUE ...] OVERRIDES...
-    refusal-lab sweep run     [--wait] [--sweep-dir DIR] [launcher=NAME] [launcher.KEY=VALUE ...] OVERRIDES...
-    refusal-lab sweep status  SWEEP_DIR [--watch]
-    refusal-lab sweep resubmit SWEEP_DIR [--wait] [launcher.KEY=VALUE ...]
+This module owns what the project adds to Hydra's multirun:
 
-OVERRIDES are Hydra overrides; `key=a,b,c` sweeps (cartesian product, as `-m` does). Every job's
-config is composed and validated, and the launcher profile too, before anything is submitted;
-all problems come back as one ConfigError. Every job of a sweep gets `logger.group=<sweep id>`.
-`<sweep_dir>/sweep_manifest.json` records job -> overrides -> run_dir -> Slurm id -> status -> log.
-Running a sweep again into the same dir (or `resubmit`) skips jobs whose run_dir has
-summary.json and submits the others again; they resume from their training state.
+* `SweepCallback` (conf/config.yaml `hydra.callbacks.sweep`), in the submitting process, before
+  anything is launched and whatever the launcher: every job of a basic-sweeper grid (choice,
+  range, glob, `hydra.sweeper.params`) is composed and validated, all problems of all jobs in one
+  message (exit 2, nothing written or submitted); `--dry-run` prints the jobs and the GPU-hours;
+  `-m ... --cfg job` prints every job's config; the manifest is written; the sweep id (the sweep
+  dir's name) becomes every job's W&B group.
+* `launch`, the body of this project's launcher (`hydra/launcher=refusal_lab`, profiles in
+  conf/launcher/): validates each batch (so Optuna trials too), submits `jobs.SweepJob` (bounded
+  requeues, exact resume) in this process, as submitit local processes or as one Slurm array,
+  optionally chains an evaluation job per training job (afterok) and an analysis job (afterany),
+  waits, and prints the counts and the table of what finished.
+* `refusal-lab sweep status|resubmit DIR` (and `sweep run|dry-run`, aliases of `-m`).
 
-Launcher profiles: launchers/profiles/<name>.yaml, then the git-ignored launchers/local.yaml
-(your cluster's account, partition, ...; also `profile:` = the default profile), then
-`launcher.KEY=VALUE` on the command line. Fields: LauncherConfig below.
+Manifest: `<sweep dir>/sweep_manifest.json` = {sweep_id, created, jobs: [{index, overrides,
+run_dir, slurm_job_id, status, log}], followups: [{kind, slurm_job_id, after, log}]}.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-import yaml
+from hydra.experimental.callback import Callback
 
 from refusal_lab import preflight
-from refusal_lab.config import ConfigError, build_section as _build, documented_field as _f, to_dict, validate
-from refusal_lab.paths import CONF_DIR, PROJECT_ROOT, launchers_dir, register_resolvers
+from refusal_lab.config import ConfigError, build_section, to_dict, validate
+from refusal_lab.experiments.launcher_config import LauncherConfig
+from refusal_lab.io import write_json
 
-PROFILES_DIR = launchers_dir() / "profiles"
 MANIFEST = "sweep_manifest.json"
-PLAN = "sweep_plan.json"
 STATUSES = ("planned", "pending", "running", "completed", "failed", "preempted", "timeout", "cancelled")
 FINAL = {"completed", "failed", "timeout", "cancelled"}
-
-
-@dataclass
-class LauncherConfig:
-    kind: Literal["local", "submitit_local", "slurm"] = _f("local", "local: one job after another in this process; submitit_local: parallel local processes (submitit); slurm: sbatch job array")
-    partition: str | None = _f(None, "slurm: partition (null = the cluster's default)")
-    account: str | None = _f(None, "slurm: account to charge")
-    qos: str | None = _f(None, "slurm: quality of service")
-    nodes: int = _f(1, "slurm: nodes per job", min=1)
-    tasks_per_node: int = _f(1, "tasks per node (one per GPU for DeepSpeed); each task reads its rank from the Slurm env", min=1)
-    gpus_per_node: int = _f(0, "GPUs per node (0 = CPU job)", min=0)
-    cpus_per_task: int = _f(1, "CPU cores per task", min=1)
-    mem_gb: float | None = _f(None, "memory per node in GB (null = the cluster's default)", min=0.1)
-    timeout_min: int = _f(60, "time limit per job in minutes; the job checkpoints signal_delay_s before it and is requeued", min=1)
-    signal_delay_s: int = _f(90, "seconds before the time limit at which Slurm sends the checkpoint signal (USR2)", min=1)
-    constraint: str | None = _f(None, "slurm: node features, e.g. a100|h100")
-    extra_sbatch: dict[str, str] = _f({}, "extra `#SBATCH --KEY=VALUE` lines, e.g. {reservation: x, exclude: node3}")
-    setup: list[str] = _f([], "shell lines run before the job starts (module load ..., source venv)")
-    max_requeues: int = _f(3, "a job preempted or timed out more often than this ends as failed (state kept)", min=0)
-    stop_wait_s: float = _f(120.0, "seconds the checkpoint signal waits for the current optimizer step to end and the state to be saved", min=0.0)
-    checkpoint_every: int | None = _f(50, "train.checkpoint_every for jobs that leave it null (fallback state if a step outlasts stop_wait_s)", min=1)
-    array_parallelism: int = _f(64, "at most this many jobs of the array run at once", min=1)
-    sweep_root: str = _f("outputs/sweeps", "sweep dirs go below this (relative to the current directory)")
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+OUR_LAUNCHER = "hydra_plugins.refusal_lab_launcher.RefusalLabLauncher"
+SWEEP_ID_ENV = "REFUSAL_LAB_SWEEP_ID"      # overrides the sweep id (default: the sweep dir's name)
+SWEEP_KEYS_ENV = "REFUSAL_LAB_SWEEP_KEYS"  # keys that vary in this sweep (W&B run names of stock launchers)
+DRY_RUN_ENV = "REFUSAL_LAB_DRY_RUN"
+SHOW_CFG_ENV = "REFUSAL_LAB_SHOW_CFG"
+log = logging.getLogger("refusal_lab")
+_PREFLIGHT: dict[tuple, list] = {}  # jobs the callback composed, reused by launch() for the same batch (no second composition)
 
 
 @dataclass
@@ -75,138 +60,271 @@ class Job:
     config: dict  # the composed, validated run config (plain dict)
 
 
-# ---------------------------------------------------------------- planning (pure apart from reading conf/)
+# ---------------------------------------------------------------- the command line
 
 
-def split_args(args: list[str]) -> tuple[str | None, list[str], list[str]]:
-    """(profile name, launcher.KEY=VALUE overrides, run-config overrides)."""
-    profile, launcher, run = None, [], []
-    for a in args:
-        if a.startswith("launcher="):
-            profile = a.split("=", 1)[1]
-        elif a.startswith("launcher."):
-            launcher.append(a[len("launcher."):])
+def hydra_argv(args: list[str]) -> list[str]:
+    """`refusal-lab -m ...` arguments for Hydra: `--dry-run` and `--cfg X` (which Hydra refuses
+    together with -m) become flags that SweepCallback acts on; everything else is Hydra's."""
+    out, it = [], iter(args)
+    for a in it:
+        if a == "--dry-run":
+            os.environ[DRY_RUN_ENV] = "1"
+        elif a in ("--cfg", "-c"):
+            os.environ[SHOW_CFG_ENV] = next(it, "job")
+        elif a.startswith("--cfg="):
+            os.environ[SHOW_CFG_ENV] = a.split("=", 1)[1]
         else:
-            run.append(a)
-    return profile, launcher, run
+            out.append(a)
+    return out if ("-m" in out or "--multirun" in out) else ["-m", *out]
 
 
-def local_profile_path() -> Path:
-    return Path(os.environ.get("REFUSAL_LAB_LAUNCHER_LOCAL", PROJECT_ROOT / "launchers" / "local.yaml"))
+# ---------------------------------------------------------------- planning (pure apart from composing)
 
 
-def load_launcher(profile: str | None, overrides: list[str], problems: list[str]) -> LauncherConfig:
-    """Profile YAML <- launchers/local.yaml <- KEY=VALUE overrides; problems are appended, not raised."""
-    local = {}
-    if local_profile_path().exists():
-        local = yaml.safe_load(local_profile_path().read_text()) or {}
-    profile = profile or local.pop("profile", None) or "local"
-    local.pop("profile", None)
-    path = PROFILES_DIR / f"{profile}.yaml"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
-        problems.append(f"launcher={profile!r}: no such profile; available: {known} (files in {PROFILES_DIR})")
-        return LauncherConfig()
-    raw = (yaml.safe_load(path.read_text()) or {}) | local
-    for ov in overrides:
-        key, sep, value = ov.partition("=")
-        if not sep:
-            problems.append(f"launcher.{ov}: expected launcher.KEY=VALUE")
-            continue
-        raw[key] = yaml.safe_load(value) if value else None
-    return _build(LauncherConfig, raw, "launcher.", problems)
+def sweep_id_of(master) -> str:
+    return os.environ.get(SWEEP_ID_ENV) or Path(str(master.hydra.sweep.dir)).name
 
 
-def expand(overrides: list[str]) -> list[list[str]]:
-    """The jobs of a sweep: the cartesian product of every `key=a,b` (Hydra's basic sweeper)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+def sweep_arguments(master) -> list[str]:
+    """The sweeper's own arguments: `hydra.sweeper.params` of the config files, then the command line."""
+    from omegaconf import OmegaConf
+
+    params = master.hydra.sweeper.get("params")
+    params = OmegaConf.to_container(params, resolve=False) if params else {}
+    return [f"{k}={v}" for k, v in params.items()] + list(master.hydra.overrides.task)
+
+
+def parse_overrides(master, config_loader) -> list:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return BasicSweeper.split_arguments(parsed, None)[0]
+    return OverridesParser.create(config_loader=config_loader).parse_overrides(sweep_arguments(master))
 
 
-def sweep_id_for(overrides: list[str], now: dt.datetime) -> str:
-    digest = hashlib.sha1("\0".join(overrides).encode()).hexdigest()[:6]
-    return f"{now:%Y%m%d-%H%M%S}-{digest}"
+def varying_keys(master, config_loader) -> list[str]:
+    """Keys swept by this multirun (choice, range, glob, interval, ...): what makes a job's W&B name."""
+    return [o.get_key_element() for o in parse_overrides(master, config_loader) if o.is_sweep_override()]
 
 
-def plan(overrides: list[str], launcher: LauncherConfig, sweep_id: str, sweep_dir: Path,
-         launcher_problems: list[str] = ()) -> list[Job]:
-    """Composes and validates every job; raises one ConfigError listing every problem of every job."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+def expand_grid(master, config_loader) -> list[list[str]]:
+    """Every job of a basic-sweeper multirun, exactly as Hydra's BasicSweeper expands it."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    problems = list(launcher_problems)
+    return BasicSweeper.split_arguments(parse_overrides(master, config_loader), None)[0]
+
+
+def differing_keys(batch: list[list[str]]) -> list[str]:
+    """Keys whose value is not the same in every job."""
+    values: dict[str, set] = {}
+    for overrides in batch:
+        for o in overrides:
+            key, _, value = o.partition("=")
+            values.setdefault(key.lstrip("+~"), set()).add(value)
+    return [k for k, v in values.items() if len(v) > 1 or any(k not in {o.partition("=")[0].lstrip("+~") for o in b} for b in batch)]
+
+
+def job_name(overrides: list[str], keys: list[str]) -> str | None:
+    """`k=v,k=v` of the overrides that vary across the sweep: unique within it, readable in W&B."""
+    picked = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in keys]
+    return ",".join(picked) or None
+
+
+def compose_jobs(config_loader, master, batch: list[list[str]], first_index: int = 0,
+                 launcher: LauncherConfig | None = None, problems: list[str] | None = None) -> list[Job]:
+    """Composes and validates every job of the batch; raises one ConfigError with every problem."""
+    from hydra.core.hydra_config import HydraConfig
+
+    problems = list(problems or [])
+    keys = varying_keys(master, config_loader)
+    saved, jobs = HydraConfig.instance().cfg, []
     try:
-        job_overrides = expand(overrides)
-    except HydraException as exc:
-        raise ConfigError(problems + [f"overrides {' '.join(overrides)}: {exc}"]) from None
-    register_resolvers()
-    jobs = []
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        for index, ovs in enumerate(job_overrides):
-            run_dir = sweep_dir / "runs" / str(index)
-            where = f"job {index} ({' '.join(ovs) or 'no overrides'})"
+        for index, overrides in enumerate(batch, first_index):
+            where = f"job {index} ({' '.join(overrides) or 'no overrides'})"
             try:
-                raw = OmegaConf.to_container(compose("config", overrides=list(ovs)), resolve=True)
-            except (HydraException, OmegaConfBaseException) as exc:
-                problems.append(f"{where}: {' '.join(str(exc).split())}")
-                continue
-            raw["run_dir"] = str(run_dir)
-            raw.setdefault("logger", {})["group"] = sweep_id
-            if raw.get("train", {}).get("checkpoint_every") is None:
-                raw.setdefault("train", {})["checkpoint_every"] = launcher.checkpoint_every
-            try:
-                cfg = validate(raw)
-                preflight.check(cfg, runs_here=launcher.kind != "slurm")  # files, device, W&B key, model: before any job starts
+                jobs.append(_compose_one(config_loader, master, overrides, index, keys, launcher))
             except ConfigError as exc:
                 problems += [f"{where}: {p}" for p in exc.problems]
-                continue
-            jobs.append(Job(index, list(ovs), str(run_dir), to_dict(cfg)))
+    finally:
+        HydraConfig.instance().cfg = saved
     if problems:
         raise ConfigError(problems)
     return jobs
 
 
-def gpu_hours(n_jobs: int, launcher: LauncherConfig) -> float:
-    """GPU-hours requested (the upper bound Slurm reserves: every job for its whole time limit)."""
-    return n_jobs * launcher.nodes * launcher.gpus_per_node * launcher.timeout_min / 60
+def _compose_one(config_loader, master, overrides: list[str], index: int, keys: list[str],
+                 launcher: LauncherConfig | None) -> Job:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        sweep_config = config_loader.load_sweep_config(master, list(overrides))
+        with open_dict(sweep_config.hydra.job):
+            sweep_config.hydra.job.num, sweep_config.hydra.job.id = index, str(index)
+        HydraConfig.instance().set_config(sweep_config)
+        run_dir = Path(str(sweep_config.hydra.sweep.dir)).resolve() / str(sweep_config.hydra.sweep.subdir)
+        raw = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+               for k, v in ((k, sweep_config[k]) for k in sweep_config if k != "hydra")}
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError([" ".join(str(exc).split())]) from None
+    raw["run_dir"] = str(run_dir)
+    logger = raw.setdefault("logger", {})
+    logger["group"] = logger.get("group") or sweep_id_of(master)
+    logger["name"] = logger.get("name") or job_name(overrides, keys)
+    train = raw.setdefault("train", {})
+    if launcher and launcher.checkpoint_every and train.get("checkpoint_every") is None:
+        train["checkpoint_every"] = launcher.checkpoint_every
+    cfg = validate(raw)
+    preflight.check(cfg, runs_here=runs_here(master, launcher))  # files, device, W&B key, model, mix: before any job starts
+    problems = []
+    if not str(cfg.optimize_metric).startswith(("eval/", "train/")):
+        problems.append(f"optimize_metric={cfg.optimize_metric!r}: expected a summary key such as eval/f1, eval/best_f1, eval/auroc")
+    if launcher and launcher.eval_after and not cfg.train.save_checkpoint:
+        problems.append("train.save_checkpoint=False: hydra.launcher.eval_after=true evaluates the saved checkpoint; set train.save_checkpoint=true")
+    if problems:
+        raise ConfigError(problems)
+    return Job(index, list(overrides), str(run_dir), to_dict(cfg))
 
 
-def describe(jobs: list[Job], launcher: LauncherConfig, sweep_id: str, sweep_dir: Path) -> str:
-    lines = [f"sweep {sweep_id}: {len(jobs)} job(s), launcher {launcher.kind}, into {sweep_dir}"]
+def runs_here(master, launcher: LauncherConfig | None) -> bool:
+    """Whether the jobs run on this machine (device and task checks apply) or on cluster nodes."""
+    target = str(master.hydra.launcher.get("_target_", ""))
+    if target == OUR_LAUNCHER:
+        return launcher is None or launcher.kind != "slurm"
+    return "slurm" not in target.lower()
+
+
+def launcher_resources(launcher_cfg) -> dict:
+    """nodes, GPUs per node and minutes of any launcher config (ours, submitit's, basic: 0 GPUs)."""
+    get = lambda k, d: launcher_cfg.get(k, d) if launcher_cfg is not None else d  # noqa: E731
+    return {"nodes": get("nodes", 1) or 1, "gpus_per_node": get("gpus_per_node", 0) or 0,
+            "timeout_min": get("timeout_min", 0) or 0, "partition": get("partition", None), "account": get("account", None)}
+
+
+def describe(jobs: list[Job], launcher_cfg, sweep_id: str, sweep_dir: str) -> str:
+    res = launcher_resources(launcher_cfg)
+    gpus = res["nodes"] * res["gpus_per_node"]
+    target = str(launcher_cfg.get("_target_", "?")).rsplit(".", 1)[-1] if launcher_cfg is not None else "?"
+    kind = f" ({launcher_cfg.get('kind')})" if launcher_cfg is not None and "kind" in launcher_cfg else ""
+    lines = [f"sweep {sweep_id}: {len(jobs)} job(s), launcher {target}{kind}, into {sweep_dir}"]
     lines += [f"  [{j.index}] {' '.join(j.overrides) or '(no overrides)'}" for j in jobs]
-    res = (f"{launcher.nodes} node(s) x {launcher.tasks_per_node} task(s) x {launcher.cpus_per_task} CPU(s), "
-           f"{launcher.gpus_per_node} GPU(s)/node, {launcher.timeout_min} min")
-    lines.append(f"each job asks for {res}; partition={launcher.partition} account={launcher.account} qos={launcher.qos}")
-    lines.append(f"GPU-hours requested: {gpu_hours(len(jobs), launcher):.1f} "
-                 f"({len(jobs)} x {launcher.nodes * launcher.gpus_per_node} GPU(s) x {launcher.timeout_min / 60:.2f} h)")
+    lines.append(f"each job asks for {res['nodes']} node(s) x {res['gpus_per_node']} GPU(s), {res['timeout_min']} min; "
+                 f"partition={res['partition']} account={res['account']}")
+    hours = len(jobs) * gpus * res["timeout_min"] / 60
+    lines.append(f"GPU-hours requested: {hours:.1f} ({len(jobs)} x {gpus} GPU(s) x {res['timeout_min'] / 60:.2f} h)")
     return "\n".join(lines)
+
+
+def exit_with(exc: ConfigError) -> None:
+    print(f"refusal-lab: {exc}\nnothing submitted", file=sys.stderr)
+    raise SystemExit(2)
+
+
+# ---------------------------------------------------------------- the Hydra callback
+
+
+class SweepCallback(Callback):
+    """Pre-flight of every multirun, whatever the launcher (see the module docstring)."""
+
+    def __init__(self) -> None:
+        from hydra_plugins.refusal_lab_launcher import register
+
+        register()  # before Hydra makes the launcher: an editable install hides it from Hydra's plugin scan
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        from hydra.core.global_hydra import GlobalHydra
+
+        loader = GlobalHydra.instance().config_loader()
+        sweep_id = sweep_id_of(config)
+        os.environ.setdefault("WANDB_RUN_GROUP", sweep_id)  # stock launchers: jobs inherit it (sbatch exports the env)
+        try:
+            os.environ[SWEEP_KEYS_ENV] = ",".join(varying_keys(config, loader))
+        except Exception as exc:  # a malformed override: Hydra reports it with its own message next
+            log.debug("could not parse the sweep overrides: %s", exc)
+            return
+        basic = config.hydra.sweeper.get("_target_") == BASIC_SWEEPER
+        if not basic:  # Optuna & co.: trials are chosen as the sweep goes; our launcher validates each batch
+            return self._not_a_grid(config)
+        problems: list[str] = []
+        launcher = None
+        if config.hydra.launcher.get("_target_") == OUR_LAUNCHER:
+            launcher = launcher_config(config.hydra.launcher, problems)
+        try:
+            jobs = compose_jobs(loader, config, expand_grid(config, loader), 0, launcher, problems)
+        except ConfigError as exc:
+            exit_with(exc)
+        if os.environ.get(DRY_RUN_ENV) == "1":
+            print(describe(jobs, config.hydra.get("launcher"), sweep_id, str(config.hydra.sweep.dir)))
+            print("dry run: nothing submitted")
+            raise SystemExit(0)
+        if os.environ.get(SHOW_CFG_ENV):
+            raise SystemExit(self._show(jobs, config, loader))
+        upsert_manifest(Path(str(config.hydra.sweep.dir)).resolve(), sweep_id, jobs)
+        _PREFLIGHT[_batch_key(config, [j.overrides for j in jobs])] = jobs
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        """Stock launchers wait for their jobs: record each job's outcome (ours keeps its manifest itself)."""
+        sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+        if config.hydra.launcher.get("_target_") == OUR_LAUNCHER or not (sweep_dir / MANIFEST).exists():
+            return
+        manifest = read_manifest(sweep_dir)
+        for j in manifest["jobs"]:
+            if j["status"] not in FINAL:
+                j["status"] = "completed" if (Path(j["run_dir"]) / "summary.json").exists() else "failed"
+        write_json(sweep_dir / MANIFEST, manifest)
+
+    def _not_a_grid(self, config) -> None:
+        if os.environ.get(DRY_RUN_ENV) == "1" or os.environ.get(SHOW_CFG_ENV):
+            target = config.hydra.sweeper.get("_target_")
+            print(f"sweeper {target}: trials are chosen while the sweep runs; parameters: "
+                  f"{' '.join(sweep_arguments(config))}\ndry run: nothing submitted")
+            raise SystemExit(0)
+
+    @staticmethod
+    def _show(jobs: list[Job], config, loader) -> int:
+        from omegaconf import OmegaConf
+
+        what = os.environ[SHOW_CFG_ENV]
+        for j in jobs:
+            print(f"# job {j.index}: {' '.join(j.overrides)}")
+            if what in ("hydra", "all"):
+                print(OmegaConf.to_yaml({"hydra": loader.load_sweep_config(config, j.overrides).hydra}, resolve=False))
+            if what in ("job", "all"):
+                print(OmegaConf.to_yaml({k: v for k, v in j.config.items()}))
+        return 0
 
 
 # ---------------------------------------------------------------- manifest
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(path)
-
-
-def new_manifest(sweep_id: str, jobs: list[Job], now: dt.datetime) -> dict:
-    return {"sweep_id": sweep_id, "created": now.isoformat(timespec="seconds"),
-            "jobs": [{"index": j.index, "overrides": j.overrides, "run_dir": j.run_dir, "slurm_job_id": None,
-                      "status": "planned", "log": None} for j in jobs]}
+def new_manifest(sweep_id: str) -> dict:
+    return {"sweep_id": sweep_id, "created": dt.datetime.now().isoformat(timespec="seconds"), "jobs": [], "followups": []}
 
 
 def read_manifest(sweep_dir: Path) -> dict:
     path = Path(sweep_dir) / MANIFEST
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no sweep manifest; is {sweep_dir} a sweep dir made by `refusal-lab sweep run`?")
+        raise FileNotFoundError(f"{path}: no sweep manifest; is {sweep_dir} a sweep dir made by `refusal-lab -m ...`?")
     return json.loads(path.read_text())
+
+
+def upsert_manifest(sweep_dir: Path, sweep_id: str, jobs: list[Job]) -> dict:
+    """Adds the jobs to the manifest (a rerun into the same dir keeps ids and statuses)."""
+    path = Path(sweep_dir) / MANIFEST
+    manifest = read_manifest(sweep_dir) if path.exists() else new_manifest(sweep_id)
+    entries = {j["index"]: j for j in manifest["jobs"]}
+    clash = [j for j in jobs if j.index in entries and entries[j.index]["overrides"] != j.overrides]
+    if clash:
+        exit_with(ConfigError([f"hydra.sweep.dir={sweep_dir}: its manifest has other jobs than these overrides (job {clash[0].index}: "
+                               f"{' '.join(entries[clash[0].index]['overrides'])}); use a new sweep dir or `refusal-lab sweep resubmit DIR`"]))
+    for j in jobs:
+        entries.setdefault(j.index, {"index": j.index, "overrides": j.overrides, "run_dir": j.run_dir,
+                                     "slurm_job_id": None, "status": "planned", "log": None})
+    manifest["jobs"] = [entries[i] for i in sorted(entries)]
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    write_json(path, manifest)
+    return manifest
 
 
 def status_from_slurm(state: str, finished: bool) -> str:
@@ -235,31 +353,27 @@ def sacct_states(job_ids: list[str]) -> dict[str, str]:
                          capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
         raise RuntimeError(f"sacct failed ({out.returncode}): {out.stderr.strip()}")
-    states = {}
-    for line in out.stdout.splitlines():
-        jid, _, state = line.partition("|")
-        states[jid] = state
-    return states
+    return {jid: state for jid, _, state in (line.partition("|") for line in out.stdout.splitlines())}
 
 
 def refresh(sweep_dir: Path) -> dict:
-    """Updates every Slurm job's status from sacct and the run dirs; writes and returns the manifest."""
+    """Updates every job's status from sacct and the run dirs; writes and returns the manifest."""
     manifest = read_manifest(sweep_dir)
-    slurm_ids = [j["slurm_job_id"] for j in manifest["jobs"] if j["slurm_job_id"] and j["status"] not in FINAL]
-    states = sacct_states(slurm_ids) if slurm_ids and is_slurm(sweep_dir) else {}
+    slurm = manifest.get("launcher_kind") == "slurm"
+    ids = [j["slurm_job_id"] for j in manifest["jobs"] if j["slurm_job_id"] and j["status"] not in FINAL]
+    states = sacct_states(ids) if ids and slurm else {}
     for j in manifest["jobs"]:
         finished = (Path(j["run_dir"]) / "summary.json").exists()
         if j["slurm_job_id"] in states:
             j["status"] = status_from_slurm(states[j["slurm_job_id"]], finished)
         elif finished:
             j["status"] = "completed"
-    write_json_atomic(Path(sweep_dir) / MANIFEST, manifest)
+    if slurm and manifest.get("followups"):
+        follow = sacct_states([f["slurm_job_id"] for f in manifest["followups"]])
+        for f in manifest["followups"]:
+            f["state"] = follow.get(f["slurm_job_id"], "")
+    write_json(Path(sweep_dir) / MANIFEST, manifest)
     return manifest
-
-
-def is_slurm(sweep_dir: Path) -> bool:
-    path = Path(sweep_dir) / PLAN
-    return path.exists() and json.loads(path.read_text())["launcher"]["kind"] == "slurm"
 
 
 def format_status(manifest: dict) -> str:
@@ -269,27 +383,138 @@ def format_status(manifest: dict) -> str:
         lines.append(f"  [{j['index']}] {j['status']:<9} {j['slurm_job_id'] or '-':<10} {' '.join(j['overrides'])}")
         if j["status"] in ("failed", "timeout", "cancelled", "preempted"):
             lines.append(f"      log: {j['log']}\n      run: {j['run_dir']}")
+    for f in manifest.get("followups", []):
+        lines.append(f"  {f['kind']:<8} {f.get('state') or '-':<9} {f['slurm_job_id']:<10} after {f['after']}  log: {f['log']}")
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- dispatch (side effects)
+def results_table(manifest: dict, sweep_dir: Path) -> str:
+    """Counts and the headline metrics of every finished job (what a sweep prints at the end)."""
+    counts = {s: sum(j["status"] == s for j in manifest["jobs"]) for s in STATUSES}
+    lines = [f"sweep {manifest['sweep_id']}: {len(manifest['jobs'])} job(s): "
+             + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+    head = f"  {'job':<4} {'F1':>6} {'bestF1':>7} {'AUROC':>6} {'FRR':>6} {'MRR':>6}  overrides that vary"
+    varying = differing_keys([j["overrides"] for j in manifest["jobs"]])
+    rows = []
+    for j in manifest["jobs"]:
+        path = Path(j["run_dir"]) / "summary.json"
+        if not path.exists():
+            continue
+        s = json.loads(path.read_text())
+        cell = lambda k: f"{s[k]:.3f}" if isinstance(s.get(k), (int, float)) else "-"  # noqa: E731
+        rows.append(f"  {j['index']:<4} {cell('eval/f1'):>6} {cell('eval/best_f1'):>7} {cell('eval/auroc'):>6} "
+                    f"{cell('eval/false_refusal_rate'):>6} {cell('eval/missed_refusal_rate'):>6}  {job_name(j['overrides'], varying) or '-'}")
+    if rows:
+        lines += [head, *rows]
+    for j in manifest["jobs"]:
+        if j["status"] in ("failed", "timeout", "cancelled"):
+            lines.append(f"  job {j['index']} {j['status']}: log {j['log']}")
+    lines.append(f"full analysis: refusal-lab analyze {sweep_dir}")
+    return "\n".join(lines)
 
 
-def _executor(launcher: LauncherConfig, sweep_dir: Path, sweep_id: str):
+# ---------------------------------------------------------------- the launcher
+
+
+def launch(params: dict, config_loader, master, batch: list[list[str]], first_index: int) -> list:
+    """Body of RefusalLabLauncher.launch: validate the batch, submit, wait, report; JobReturns."""
+    problems: list[str] = []
+    launcher = launcher_config(params, problems)
+    jobs = _PREFLIGHT.pop(_batch_key(master, batch), None) if first_index == 0 and not problems else None
+    try:
+        jobs = jobs or compose_jobs(config_loader, master, batch, first_index, launcher, problems)
+    except ConfigError as exc:
+        exit_with(exc)
+    sweep_dir = Path(str(master.hydra.sweep.dir)).resolve()
+    upsert_manifest(sweep_dir, sweep_id_of(master), jobs)
+    manifest = dispatch(sweep_dir, jobs, launcher)
+    print(results_table(manifest, sweep_dir), flush=True)
+    entries = {e["index"]: e for e in manifest["jobs"]}
+    return [job_return(j, entries[j.index], launcher, master) for j in jobs]
+
+
+def _batch_key(master, batch: list[list[str]]) -> tuple:
+    return (str(master.hydra.sweep.dir), tuple(tuple(o) for o in batch))
+
+
+def launcher_config(params, problems: list[str]) -> LauncherConfig:
+    """hydra.launcher of this project's launcher, checked against LauncherConfig (problems appended)."""
+    return build_section(LauncherConfig, {k: v for k, v in _plain(params).items() if k != "_target_"}, "hydra.launcher.", problems)
+
+
+def _plain(params) -> dict:
+    from omegaconf import OmegaConf
+
+    return {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in dict(params).items()}
+
+
+def job_return(job: Job, entry: dict, launcher: LauncherConfig, master):
+    from hydra.core.utils import JobReturn, JobStatus
+
+    ret = JobReturn(overrides=job.overrides, working_dir=job.run_dir, task_name=str(master.hydra.job.name))
+    summary = Path(job.run_dir) / "summary.json"
+    if summary.exists():
+        ret.status, ret.return_value = JobStatus.COMPLETED, json.loads(summary.read_text()).get(job.config["optimize_metric"])
+    elif not launcher.wait and entry["status"] not in FINAL:
+        ret.status, ret.return_value = JobStatus.COMPLETED, None  # submitted; `refusal-lab sweep status` follows it
+    else:
+        ret.status = JobStatus.FAILED
+        ret.return_value = RuntimeError(f"job {job.index} {entry['status']}; log {entry['log']}")
+    return ret
+
+
+def dispatch(sweep_dir: Path, jobs: list[Job], launcher: LauncherConfig) -> dict:
+    """Runs or submits the jobs without summary.json (a rerun skips finished ones); returns the manifest."""
+    manifest = read_manifest(sweep_dir)
+    entries = {e["index"]: e for e in manifest["jobs"]}
+    todo = [j for j in jobs if not (Path(j.run_dir) / "summary.json").exists()]
+    for j in jobs:
+        if j not in todo:
+            entries[j.index]["status"] = "completed"
+    manifest["launcher_kind"] = launcher.kind
+    write_json(sweep_dir / MANIFEST, manifest)
+    if launcher.kind == "local":
+        return run_here(sweep_dir, manifest, todo, launcher)
+    return submit(sweep_dir, manifest, todo, launcher)
+
+
+def run_here(sweep_dir: Path, manifest: dict, todo: list[Job], launcher: LauncherConfig) -> dict:
+    """kind=local: one job after another in this process; a failure does not stop the others."""
+    from refusal_lab.experiments import jobs as jobs_mod
+
+    entries = {e["index"]: e for e in manifest["jobs"]}
+    for j in todo:
+        entry = entries[j.index]
+        entry["status"], entry["log"] = "running", str(Path(j.run_dir) / "job.log")
+        write_json(sweep_dir / MANIFEST, manifest)
+        entry["status"] = jobs_mod.run_logged(jobs_mod.SweepJob(launcher.max_requeues, launcher.stop_wait_s),
+                                              (j.config, j.run_dir), Path(entry["log"]))
+        if launcher.eval_after and entry["status"] == "completed":
+            jobs_mod.run_logged(jobs_mod.EvalJob(), eval_args(j, launcher), Path(j.run_dir) / "eval.log")
+        write_json(sweep_dir / MANIFEST, manifest)
+    if launcher.analyze_after:
+        jobs_mod.run_logged(jobs_mod.AnalyzeJob(), (str(sweep_dir),), sweep_dir / "analysis.log")
+    return manifest
+
+
+def eval_args(job: Job, launcher: LauncherConfig) -> tuple:
+    return (job.run_dir, list(launcher.eval_args), job.config["logger"])
+
+
+def executor(launcher: LauncherConfig, sweep_dir: Path, name: str, timeout_min: int | None = None, **extra):
     import submitit
 
     folder = sweep_dir / "logs" / "%j"
+    common = dict(timeout_min=timeout_min or launcher.timeout_min, tasks_per_node=launcher.tasks_per_node,
+                  cpus_per_task=launcher.cpus_per_task)
     if launcher.kind == "submitit_local":
         ex = submitit.AutoExecutor(folder=folder, cluster="local")
-        ex.update_parameters(timeout_min=launcher.timeout_min, tasks_per_node=launcher.tasks_per_node,
-                             cpus_per_task=launcher.cpus_per_task, gpus_per_node=launcher.gpus_per_node)
+        ex.update_parameters(gpus_per_node=launcher.gpus_per_node, **common)
         return ex
     ex = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=launcher.max_requeues)
-    params = dict(name=f"refusal-lab-{sweep_id}", timeout_min=launcher.timeout_min, nodes=launcher.nodes,
-                  tasks_per_node=launcher.tasks_per_node, cpus_per_task=launcher.cpus_per_task,
-                  slurm_signal_delay_s=launcher.signal_delay_s, slurm_array_parallelism=launcher.array_parallelism,
-                  slurm_stderr_to_stdout=True, slurm_setup=list(launcher.setup),
-                  slurm_additional_parameters=dict(launcher.extra_sbatch))
+    params = dict(name=name, nodes=launcher.nodes, slurm_signal_delay_s=launcher.signal_delay_s,
+                  slurm_array_parallelism=launcher.array_parallelism, slurm_stderr_to_stdout=True,
+                  slurm_setup=list(launcher.setup), slurm_additional_parameters=dict(launcher.additional_parameters) | extra, **common)
     if launcher.gpus_per_node:
         params["gpus_per_node"] = launcher.gpus_per_node
     if launcher.mem_gb is not None:
@@ -301,65 +526,72 @@ def _executor(launcher: LauncherConfig, sweep_dir: Path, sweep_id: str):
     return ex
 
 
-def submit(sweep_dir: Path, jobs: list[Job], launcher: LauncherConfig) -> dict:
-    """Submits the jobs not finished yet (one array); records ids, statuses and logs in the manifest."""
+def submit(sweep_dir: Path, manifest: dict, todo: list[Job], launcher: LauncherConfig) -> dict:
+    """kind=submitit_local|slurm: one array of SweepJobs, then the chained jobs; waits if launcher.wait."""
     from refusal_lab.experiments.jobs import SweepJob
 
-    manifest = read_manifest(sweep_dir)
-    entries = {j["index"]: j for j in manifest["jobs"]}
-    todo = [j for j in jobs if not (Path(j.run_dir) / "summary.json").exists()]
-    for j in jobs:
-        if j not in todo:
-            entries[j.index]["status"] = "completed"
-    if not todo:
-        write_json_atomic(sweep_dir / MANIFEST, manifest)
-        return manifest
-    if launcher.kind == "local":
-        write_json_atomic(sweep_dir / MANIFEST, manifest)
-        for j in todo:  # one after another in this process; a failure does not stop the others
-            entry = entries[j.index]
-            entry["status"], entry["log"] = "running", str(Path(j.run_dir) / "job.log")
-            write_json_atomic(sweep_dir / MANIFEST, manifest)
-            entry["status"] = _run_here(j, launcher, Path(entry["log"]))
-            write_json_atomic(sweep_dir / MANIFEST, manifest)
-        return manifest
-    executor = _executor(launcher, sweep_dir, manifest["sweep_id"])
-    callable_ = SweepJob(launcher.max_requeues, launcher.stop_wait_s)
-    with executor.batch():
-        submitted = [executor.submit(callable_, j.config, j.run_dir) for j in todo]
-    for j, sj in zip(todo, submitted):
-        entries[j.index].update(slurm_job_id=str(sj.job_id), status="pending", log=str(sj.paths.stdout))
-    write_json_atomic(sweep_dir / MANIFEST, manifest)
-    if launcher.kind == "submitit_local":  # no sacct: wait here, reading each job's own outcome
+    entries = {e["index"]: e for e in manifest["jobs"]}
+    if todo:
+        ex = executor(launcher, sweep_dir, f"refusal-lab-{manifest['sweep_id']}")
+        with ex.batch():
+            submitted = [ex.submit(SweepJob(launcher.max_requeues, launcher.stop_wait_s), j.config, j.run_dir) for j in todo]
         for j, sj in zip(todo, submitted):
-            try:
-                sj.result()
-                entries[j.index]["status"] = "completed"
-            except Exception:
-                entries[j.index]["status"] = "failed"
-            write_json_atomic(sweep_dir / MANIFEST, manifest)
+            entries[j.index].update(slurm_job_id=str(sj.job_id), status="pending", log=str(sj.paths.stdout))
+        write_json(sweep_dir / MANIFEST, manifest)
+        log.info("submitted %d job(s) (%s); manifest %s", len(todo), ", ".join(str(s.job_id) for s in submitted), sweep_dir / MANIFEST)
+        if launcher.kind == "slurm":
+            submit_followups(sweep_dir, manifest, list(zip(todo, submitted)), launcher)
+    if not launcher.wait:
+        return manifest
+    if launcher.kind == "slurm":
+        return wait(sweep_dir, echo=lambda s: log.info("%s", s))
+    return wait_local(sweep_dir, manifest, list(zip(todo, submitted)) if todo else [], launcher)
+
+
+def submit_followups(sweep_dir: Path, manifest: dict, pairs: list, launcher: LauncherConfig) -> None:
+    """Slurm chains: an eval job per training job (afterok, never requeued), one analysis job (afterany)."""
+    from refusal_lab.experiments.jobs import AnalyzeJob, EvalJob
+
+    follow = manifest.setdefault("followups", [])
+    after_all = [str(sj.job_id) for _, sj in pairs]
+    if launcher.eval_after:
+        for j, sj in pairs:
+            ex = executor(launcher, sweep_dir, f"refusal-lab-eval-{manifest['sweep_id']}", launcher.eval_timeout_min,
+                          dependency=f"afterok:{sj.job_id}", no_requeue=True)
+            ev = ex.submit(EvalJob(), *eval_args(j, launcher))
+            follow.append({"kind": "eval", "job": j.index, "slurm_job_id": str(ev.job_id), "after": f"afterok:{sj.job_id}",
+                           "log": str(ev.paths.stdout)})
+            after_all.append(str(ev.job_id))
+    if launcher.analyze_after:
+        dep = "afterany:" + ":".join(after_all)
+        ex = executor(launcher, sweep_dir, f"refusal-lab-analysis-{manifest['sweep_id']}", launcher.eval_timeout_min,
+                      dependency=dep, no_requeue=True)
+        an = ex.submit(AnalyzeJob(), str(sweep_dir))
+        follow.append({"kind": "analysis", "slurm_job_id": str(an.job_id), "after": dep, "log": str(an.paths.stdout)})
+    write_json(sweep_dir / MANIFEST, manifest)
+
+
+def wait_local(sweep_dir: Path, manifest: dict, pairs: list, launcher: LauncherConfig) -> dict:
+    """submitit_local has no sacct: wait here, read each job's own outcome, then run the chained jobs."""
+    from refusal_lab.experiments.jobs import AnalyzeJob, EvalJob
+
+    entries = {e["index"]: e for e in manifest["jobs"]}
+    for j, sj in pairs:
+        try:
+            sj.result()
+            entries[j.index]["status"] = "completed"
+        except Exception:
+            entries[j.index]["status"] = "failed"
+        write_json(sweep_dir / MANIFEST, manifest)
+    chained = []
+    if launcher.eval_after:
+        chained += [executor(launcher, sweep_dir, "eval").submit(EvalJob(), *eval_args(j, launcher))
+                    for j, _ in pairs if entries[j.index]["status"] == "completed"]
+    for c in chained:
+        c.exception()
+    if launcher.analyze_after:
+        executor(launcher, sweep_dir, "analysis").submit(AnalyzeJob(), str(sweep_dir)).exception()
     return manifest
-
-
-def _run_here(job: Job, launcher: LauncherConfig, log_path: Path) -> str:
-    import logging
-    import traceback
-
-    from refusal_lab.experiments.jobs import SweepJob
-
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_path)
-    logging.getLogger().addHandler(handler)
-    try:
-        SweepJob(launcher.max_requeues, launcher.stop_wait_s)(job.config, job.run_dir)
-        return "completed"
-    except Exception:
-        with open(log_path, "a") as fh:
-            fh.write(traceback.format_exc())
-        print(f"job {job.index} failed; log {log_path}", file=sys.stderr)
-        return "failed"
-    finally:
-        logging.getLogger().removeHandler(handler)
 
 
 def wait(sweep_dir: Path, poll_s: float = 2.0, timeout_s: float | None = None, echo=print) -> dict:
@@ -379,43 +611,54 @@ def wait(sweep_dir: Path, poll_s: float = 2.0, timeout_s: float | None = None, e
         time.sleep(poll_s)
 
 
-def prepare(args: list[str], sweep_dir: Path | None = None, now: dt.datetime | None = None):
-    """Everything before submission: launcher, jobs, sweep id and dir. Raises ConfigError with every problem."""
-    now = now or dt.datetime.now()
-    profile, launcher_ovs, overrides = split_args(args)
-    problems: list[str] = []
-    launcher = load_launcher(profile, launcher_ovs, problems)
-    if sweep_dir is not None and (Path(sweep_dir) / MANIFEST).exists():
-        sweep_id = read_manifest(sweep_dir)["sweep_id"]  # a rerun keeps its id (= W&B group)
-    else:
-        sweep_id = sweep_id_for(overrides, now)
-    sweep_dir = Path(sweep_dir or Path(launcher.sweep_root) / sweep_id).resolve()
-    jobs = plan(overrides, launcher, sweep_id, sweep_dir, problems)
-    return launcher, jobs, sweep_id, sweep_dir, overrides
+# ---------------------------------------------------------------- `refusal-lab sweep ...`
+
+USAGE = """usage:
+  refusal-lab sweep status DIR [--watch]       refresh statuses (sacct, run dirs) and print them
+  refusal-lab sweep resubmit DIR [OVERRIDES]   run the sweep again into DIR: finished jobs are skipped,
+                                               the others resume (e.g. hydra.launcher.timeout_min=480)
+  refusal-lab sweep run|dry-run OVERRIDES      the same as `refusal-lab -m OVERRIDES [--dry-run]`"""
 
 
-def run_sweep(args: list[str], sweep_dir: Path | None = None, dry_run: bool = False, echo=print):
-    """Plan, validate, write the manifest, submit. Returns (sweep_dir, manifest)."""
-    launcher, jobs, sweep_id, sweep_dir, overrides = prepare(args, sweep_dir)
-    echo(describe(jobs, launcher, sweep_id, sweep_dir))
-    if dry_run:
-        echo("dry run: nothing submitted")
-        return sweep_dir, new_manifest(sweep_id, jobs, dt.datetime.now())
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    if (sweep_dir / MANIFEST).exists():
-        old = read_manifest(sweep_dir)
-        if [j["overrides"] for j in old["jobs"]] != [j.overrides for j in jobs]:
-            raise ConfigError([f"--sweep-dir {sweep_dir}: its manifest has other jobs than these overrides; "
-                               "use a new sweep dir or `refusal-lab sweep resubmit` with no run overrides"])
-        manifest = old
-    else:
-        manifest = new_manifest(sweep_id, jobs, dt.datetime.now())
-    write_json_atomic(sweep_dir / PLAN, {"overrides": overrides, "launcher": dataclasses.asdict(launcher)})
-    write_json_atomic(sweep_dir / MANIFEST, manifest)
-    manifest = submit(sweep_dir, jobs, launcher)
-    skipped = sum((Path(j.run_dir) / "summary.json").exists() for j in jobs)
-    echo(f"submitted {len(jobs) - skipped} job(s), skipped {skipped} finished; manifest {sweep_dir / MANIFEST}")
-    return sweep_dir, manifest
+def resubmit_argv(sweep_dir: Path, extra: list[str]) -> list[str]:
+    """The multirun that made DIR (its multirun.yaml), into DIR again, with extra overrides last."""
+    import yaml
+
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found; `sweep resubmit` needs a sweep dir made by `refusal-lab -m ...`")
+    hydra = yaml.safe_load(path.read_text())["hydra"]
+    keep = [o for o in hydra["overrides"]["hydra"] if not o.startswith(("hydra.sweep.dir=", "hydra.mode="))]
+    return ["-m", *keep, *hydra["overrides"]["task"], f"hydra.sweep.dir={Path(sweep_dir).resolve()}", *extra]
 
 
-# ---------------------------------------------------------------- CLI
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in ("status", "resubmit", "run", "dry-run"):
+        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    command, rest = argv[0], argv[1:]
+    try:
+        if command in ("run", "dry-run"):
+            return _run_cli(["-m", *rest] + (["--dry-run"] if command == "dry-run" else []))
+        if not rest:
+            raise FileNotFoundError(f"`refusal-lab sweep {command}` needs a sweep dir")
+        if command == "resubmit":
+            return _run_cli(resubmit_argv(Path(rest[0]), rest[1:]))
+        manifest = wait(Path(rest[0])) if "--watch" in rest else refresh(Path(rest[0]))
+        if "--watch" not in rest:
+            print(format_status(manifest))
+    except FileNotFoundError as exc:
+        print(f"refusal-lab sweep: {exc}", file=sys.stderr)
+        return 2
+    return 1 if any(j["status"] in ("failed", "timeout", "cancelled") for j in manifest["jobs"]) else 0
+
+
+def _run_cli(args: list[str]) -> int:
+    from refusal_lab import cli
+
+    sys.argv = ["refusal-lab", *args]
+    try:
+        cli.main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0

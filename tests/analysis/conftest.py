@@ -34,9 +34,11 @@ def tiny_sweep(tmp_path_factory) -> Path:
            **wandb_env_vars(base / "wandb_env")}
     # Hydra's own multirun (refusal-lab -m now dispatches through refusal_lab.experiments.sweeps, which writes
     # a sweep_manifest.json): this is the layout analyze must read without a manifest.
-    proc = subprocess.run([sys.executable, "-c", HYDRA_MULTIRUN, "-m", f"hydra.sweep.dir={sweep}", *SWEEP_OVERRIDES],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    # Hydra's basic launcher (the task function in this process, logger.group left null), and no manifest.
+    proc = subprocess.run([sys.executable, "-c", HYDRA_MULTIRUN, "-m", "hydra/launcher=basic", f"hydra.sweep.dir={sweep}",
+                           *SWEEP_OVERRIDES], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep / "sweep_manifest.json").unlink()
     assert len(list(sweep.glob("*/summary.json"))) == 8
     return sweep
 

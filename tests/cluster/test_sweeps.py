@@ -1,145 +1,206 @@
-"""Sweeps through the real local Slurm cluster (launchers/local_slurm.sh): arrays, failures,
-preemption with resume, dry run. No mocks: sbatch, slurmd, sacct, W&B offline files.
+"""`refusal-lab -m` on the real local Slurm cluster (launchers/local_slurm.sh): the stock
+hydra/launcher=submitit_slurm and this project's launcher, Optuna, an experiment file's grid,
+train -> eval -> analyze chains, a preempted evaluation job, a preempted training job that
+resumes. No mocks: sbatch, slurmd, sacct, W&B offline files.
 
-The two sweeps (a 2x2 that succeeds, and a 2-job one where one job raises) are submitted
-together by one module fixture so that they share the 2-core node instead of queueing.
+Every sweep is started by one module fixture, at once, so that they share the 2-core node instead
+of queueing one after another (CI has 2 cores).
 """
 import json
 import os
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from refusal_lab.commands import sweep as sweep_command
+from refusal_lab.analysis.wandb_offline import find_offline_runs, read_offline_run
 from refusal_lab.experiments import sweeps
 from refusal_lab.experiments.jobs import read_events
-from refusal_lab.analysis.wandb_offline import find_offline_runs, read_offline_run
 
 pytestmark = pytest.mark.cluster
 
-TINY = ["launcher=slurm_dev", "train.max_steps=40", "mix.total=120", "eval.max_prompts=60",
-        "eval.samples_per_kind=0", "train.threads=1"]
-SWEEP_TIMEOUT_S = 150
-PREEMPT_STEPS = 40
+TINY = ["train.max_steps=12", "mix.total=80", "eval.max_prompts=40", "eval.samples_per_kind=0", "train.threads=1",
+        "train.log_every=4"]
+OURS = ["launcher=slurm_dev"]
+TIMEOUT_S = 420
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # exported to the jobs by sbatch
+def cli(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REFUSAL_LAB_", "WANDB_"))} | {"OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", "from refusal_lab.cli import main; main()", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _squeue_ids():
-    out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=30, check=True)
-    return sorted(out.stdout.split())
+def sacct(job_ids: list[str], fields: str = "JobID,State,Submit,Eligible,Start,End") -> dict[str, dict]:
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", fields, "-j", ",".join(job_ids)],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    names = fields.split(",")
+    return {row[0]: dict(zip(names, row)) for row in (line.split("|") for line in out.splitlines())}
+
+
+def finished(proc: subprocess.Popen, timeout: float = TIMEOUT_S) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    return out
 
 
 @pytest.fixture(scope="module")
-def submitted(tmp_path_factory):
+def started(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweeps")
     os.environ["OMP_NUM_THREADS"] = "1"
-    submitted_at = time.time()
-    # first, so that it starts at once; checkpoint_every=5 marks "mid-training" on disk
-    preempt_dir, _ = sweeps.run_sweep(TINY + [f"train.max_steps={PREEMPT_STEPS}", "train.log_every=1", "train.checkpoint_every=5"],
-                                      root / "preempt", echo=lambda s: None)
-    good_dir, _ = sweeps.run_sweep(TINY + ["tokens=single,category", "mix.contrast_ratio=0,0.5"], root / "grid")
-    # job 1 passes every check before the start (the folder exists) but raises when the loader opens its one file
-    (root / "missing.jsonl").mkdir()
-    (root / "missing.jsonl" / "rows.jsonl").symlink_to(root / "nowhere.jsonl")
-    bad_dir, _ = sweeps.run_sweep(TINY + ["data.general_source=builtin,jsonl", f"+data.general_path={root}/missing.jsonl"],
-                                  root / "with_failure")
-    return {"grid": good_dir, "failure": bad_dir, "preempt": preempt_dir, "submitted_at": submitted_at}
+    procs = {
+        # first, so that it starts at once; checkpoint_every=5 marks "mid-training" on disk
+        "preempt": cli(["-m", *OURS, *TINY, "train.max_steps=40", "train.log_every=1", "train.checkpoint_every=5",
+                        "hydra.launcher.wait=false", "seed=0", f"hydra.sweep.dir={root}/preempt"], root),
+        "ours": cli(["-m", *OURS, *TINY, "logger=disabled", "tokens=single,category", f"hydra.sweep.dir={root}/ours"], root),
+        "stock": cli(["-m", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=debug", "hydra.launcher.timeout_min=20",
+                      "hydra.launcher.cpus_per_task=1", *TINY, "logger=disabled", "mix.contrast_ratio=0,0.5",
+                      f"hydra.sweep.dir={root}/stock"], root),
+        "chain": cli(["-m", *OURS, *TINY, "train.max_steps=8", "hydra.launcher.wait=false", "hydra.launcher.eval_after=true",
+                      "hydra.launcher.analyze_after=true", "hydra.launcher.eval_args=['max_prompts=20']", "seed=0,1",
+                      f"hydra.sweep.dir={root}/chain"], root),
+        "optuna": cli(["-m", "hparams_search=optuna_mix", *OURS, *TINY, "logger=disabled", "train.max_steps=6",
+                       "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3", f"hydra.sweep.dir={root}/optuna"], root),
+    }
+    watchers = [threading.Thread(target=signal_when, daemon=True, args=(root / "preempt", train_mid_way)),
+                threading.Thread(target=signal_when, daemon=True, args=(root / "chain", second_eval_started))]
+    for w in watchers:
+        w.start()
+    return {"root": root, "procs": procs, "watchers": watchers}
 
 
-def test_signalled_job_resumes_its_wandb_run_without_gaps_or_repeats(submitted):
-    """`scancel --signal=USR2` (what Slurm sends at preemption or before the time limit):
-    submitit calls SweepJob.checkpoint, training stops at a step boundary with its state saved,
-    the job is requeued and resumes at the next step in the same W&B run."""
-    n_steps = PREEMPT_STEPS
-    t = {"submit": submitted["submitted_at"]}
-    sweep_dir = submitted["preempt"]
+def train_mid_way(manifest: dict) -> str | None:
+    """The training job once its step-5 state is on disk (train.checkpoint_every=5)."""
+    job = manifest["jobs"][0]
+    return job["slurm_job_id"] if (Path(job["run_dir"]) / "train_state").exists() else None
+
+
+def second_eval_started(manifest: dict) -> str | None:
+    """The second evaluation job once it runs its callable (submitit's signal handler is in place)."""
+    follow = [f for f in manifest.get("followups", []) if f["kind"] == "eval"]
+    if len(follow) < 2:
+        return None
+    events = [e["event"] for e in read_events(Path(manifest["jobs"][1]["run_dir"]))]
+    return follow[1]["slurm_job_id"] if "eval_start" in events else None
+
+
+def signal_when(sweep_dir: Path, ready) -> None:
+    """`scancel --signal=USR2` (what Slurm sends at preemption or before the time limit) once ready(manifest) names a job."""
+    deadline = time.time() + TIMEOUT_S
+    while time.time() < deadline:
+        manifest = json.loads((sweep_dir / "sweep_manifest.json").read_text()) if (sweep_dir / "sweep_manifest.json").exists() else None
+        job_id = manifest and ready(manifest)
+        if job_id:
+            subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
+            return
+        time.sleep(0.2)
+
+
+def test_signalled_training_job_resumes_its_wandb_run_without_gaps_or_repeats(started):
+    """Signalled mid-training (USR2, by the fixture's watcher): the job stops at a step boundary with its state saved, is requeued and resumes at the next step, same W&B run."""
+    finished(started["procs"]["preempt"])
+    sweep_dir = started["root"] / "preempt"
     (job,) = sweeps.read_manifest(sweep_dir)["jobs"]
     run_dir = Path(job["run_dir"])
-    deadline = time.time() + 90
-    while not (run_dir / "train_state").exists():  # step 5 saved: mid-training
-        assert time.time() < deadline, f"job {job['slurm_job_id']} did not reach step 5; log {job['log']}"
-        time.sleep(0.1)
-    t["signal USR2"] = time.time()
-    subprocess.run(["scancel", "--signal=USR2", job["slurm_job_id"]], check=True, timeout=30)
-    final = sweeps.wait(sweep_dir, poll_s=1, timeout_s=SWEEP_TIMEOUT_S, echo=lambda s: None)
-    t["sweep seen done"] = time.time()
-
+    started["watchers"][0].join(TIMEOUT_S)
+    final = sweeps.wait(sweep_dir, poll_s=1, timeout_s=TIMEOUT_S, echo=lambda s: None)
     events = read_events(run_dir)
-    for e in events:
-        t[f"job: {e['event']}" + (" (resumed)" if e.get("resumed") else "")] = e["time"]
-    timeline = "\n".join(f"  {stamp - t['submit']:6.2f}s  {name}" for name, stamp in sorted(t.items(), key=lambda kv: kv[1]))
-    print(f"\nsignal/requeue timeline (job {job['slurm_job_id']}, {n_steps} steps):\n{timeline}")
     assert final["jobs"][0]["status"] == "completed", sweeps.format_status(final)
-    assert [e["event"] for e in events] == ["start", "requeue", "start", "finish"], timeline
+    assert [e["event"] for e in events] == ["start", "requeue", "start", "finish"], events
     assert events[1]["saved_at_boundary"] and events[2]["resumed"]
-
-    runs = [read_offline_run(d) for d in find_offline_runs(run_dir / "wandb")]
+    runs = sorted((read_offline_run(d) for d in find_offline_runs(run_dir / "wandb")),
+                  key=lambda r: min(h["_step"] for h in r.history if "train/loss" in h))
     assert len(runs) == 2 and len({r.id for r in runs}) == 1  # one W&B run, continued
-    runs.sort(key=lambda r: min(h["_step"] for h in r.history if "train/loss" in h))
-    per_part = [[h["_step"] for h in r.history if "train/loss" in h] for r in runs]
-    assert per_part[0] and per_part[1], per_part
-    assert per_part[0] + per_part[1] == list(range(1, n_steps + 1)), per_part  # no gap, no repeat
-    assert runs[0].state == "failed" and runs[1].state == "finished"
-    assert json.loads((run_dir / "summary.json").read_text())["train/steps"] == n_steps
+    steps = [h["_step"] for r in runs for h in r.history if "train/loss" in h]
+    assert steps == list(range(1, 41)), steps  # no gap, no repeat
+    assert json.loads((run_dir / "summary.json").read_text())["train/steps"] == 40
 
 
-def test_grid_runs_as_one_array_and_every_summary_is_found(submitted):
-    good_dir = submitted["grid"]
-    manifest = sweeps.wait(good_dir, timeout_s=SWEEP_TIMEOUT_S, echo=lambda s: None)
+def test_project_launcher_runs_a_two_job_array_on_the_cluster_with_followable_logs(started):
+    out = finished(started["procs"]["ours"])
+    manifest = sweeps.read_manifest(started["root"] / "ours")
     jobs = manifest["jobs"]
-    assert len(jobs) == 4
+    assert [j["status"] for j in jobs] == ["completed", "completed"], out[-3000:]
     assert len({j["slurm_job_id"].split("_")[0] for j in jobs}) == 1  # one Slurm array
-    assert sorted(j["slurm_job_id"].split("_")[1] for j in jobs) == ["0", "1", "2", "3"]
-    assert [j["status"] for j in jobs] == ["completed"] * 4, sweeps.format_status(manifest)
-    groups = set()
-    for j in jobs:
-        run_dir = Path(j["run_dir"])
-        assert (run_dir / "summary.json").exists()
-        (offline,) = find_offline_runs(run_dir / "wandb")
-        groups.add(read_offline_run(offline).group)
-    assert groups == {manifest["sweep_id"]}  # the sweep id is every run's W&B group
-    # manifest schema, exactly
-    assert set(manifest) == {"sweep_id", "created", "jobs"}
-    assert all(set(j) == {"index", "overrides", "run_dir", "slurm_job_id", "status", "log"} for j in jobs)
+    states = sacct([j["slurm_job_id"] for j in jobs])
+    assert {s["State"] for s in states.values()} == {"COMPLETED"}  # ran on the cluster, not in the test process
+    log = Path(jobs[0]["log"]).read_text()
+    assert "step 4 loss" in log and "tokens/s" in log and "stage imports" in log
+    assert "refusal F1 (default rule)" in log and "refusal rate per kind" in log
+    assert "2 job(s): 2 completed" in out and "tokens=category" in out and "refusal-lab analyze" in out
+    print("\n--- Slurm log excerpt of", jobs[0]["slurm_job_id"], "---\n" + "\n".join(log.splitlines()[:40]))
 
 
-def test_failing_job_is_reported_with_state_and_log_while_the_other_finishes(submitted):
-    bad_dir = submitted["failure"]
-    manifest = sweeps.wait(bad_dir, timeout_s=SWEEP_TIMEOUT_S, echo=lambda s: None)
-    ok, failed = manifest["jobs"]
-    assert ok["status"] == "completed" and (Path(ok["run_dir"]) / "summary.json").exists()
-    assert failed["status"] == "failed"
-    state = sweeps.sacct_states([failed["slurm_job_id"]])[failed["slurm_job_id"]]
-    assert state == "FAILED"
-    log = Path(failed["log"])
-    assert log.exists() and "missing.jsonl" in log.read_text()
-    text = sweeps.format_status(manifest)
-    assert str(log) in text and "failed" in text
-
-    # rerun: the finished job is skipped, the failed one is submitted again (and fails again)
-    before = len(read_events(Path(ok["run_dir"])))
-    _, again = sweeps.run_sweep(TINY + ["data.general_source=builtin,jsonl", f"+data.general_path={bad_dir.parent}/missing.jsonl"],
-                                bad_dir)
-    assert again["sweep_id"] == manifest["sweep_id"]
-    assert again["jobs"][0]["status"] == "completed" and again["jobs"][0]["slurm_job_id"] == ok["slurm_job_id"]
-    assert again["jobs"][1]["slurm_job_id"] != failed["slurm_job_id"]
-    final = sweeps.wait(bad_dir, timeout_s=SWEEP_TIMEOUT_S, echo=lambda s: None)
-    assert final["jobs"][1]["status"] == "failed"
-    assert len(read_events(Path(ok["run_dir"]))) == before  # never started again
+def test_stock_submitit_launcher_runs_on_the_cluster_after_the_same_preflight(started):
+    out = finished(started["procs"]["stock"])
+    sweep_dir = started["root"] / "stock"
+    manifest = sweeps.read_manifest(sweep_dir)  # written by SweepCallback before submission
+    assert [j["overrides"][-1] for j in manifest["jobs"]] == ["mix.contrast_ratio=0", "mix.contrast_ratio=0.5"]
+    logs = sorted((sweep_dir / ".submitit").glob("*/*_log.out"))
+    assert len(logs) == 2, out[-3000:]
+    ids = [p.parent.name for p in logs]
+    assert {s["State"] for s in sacct(ids).values()} == {"COMPLETED"}
+    assert all((Path(j["run_dir"]) / "summary.json").exists() for j in manifest["jobs"])
+    assert "step 4 loss" in logs[0].read_text()
 
 
-def test_dry_run_submits_nothing(tmp_path, capsys):
-    before = _squeue_ids()
-    rc = sweep_command.main(["dry-run", "--sweep-dir", str(tmp_path / "dry"), *TINY, "tokens=single,category", "mix.contrast_ratio=0,0.1,0.3,1"])
-    out = capsys.readouterr().out
-    assert rc == 0
-    assert "8 job(s)" in out and "GPU-hours requested: 0.0" in out and "nothing submitted" in out
-    assert "mix.contrast_ratio=0.3" in out
-    assert not (tmp_path / "dry").exists()
-    assert _squeue_ids() == before
+def test_optuna_sweep_of_three_trials_returns_the_configured_metric(started):
+    out = finished(started["procs"]["optuna"])
+    sweep_dir = started["root"] / "optuna"
+    manifest = sweeps.read_manifest(sweep_dir)
+    assert [j["status"] for j in manifest["jobs"]] == ["completed"] * 3, out[-3000:]
+    import yaml
+
+    result = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    best = max(json.loads((Path(j["run_dir"]) / "summary.json").read_text())["eval/best_f1"] for j in manifest["jobs"])
+    assert result["best_value"] == pytest.approx(best)  # optimize_metric: eval/best_f1 was returned
+
+
+def test_experiment_sweeper_params_submit_the_full_grid(tmp_path):
+    """experiment=contrast_ratio's hydra.sweeper.params (5 x 2 x 3) submitted as one held array, then cancelled."""
+    proc = cli(["-m", "experiment=contrast_ratio", "model=tiny", "train=tiny", "data=builtin", "launcher=slurm_dev",
+                "mix.total=60", "mix.general_count=null", "hydra.launcher.tasks_per_node=1", "hydra.launcher.gpus_per_node=0",
+                "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null", "hydra.launcher.wait=false",
+                "+hydra.launcher.additional_parameters.hold=true", f"hydra.sweep.dir={tmp_path}/grid"], tmp_path)
+    out = finished(proc, 120)
+    manifest = sweeps.read_manifest(tmp_path / "grid")
+    ids = [j["slurm_job_id"] for j in manifest["jobs"]]
+    try:
+        assert len(ids) == 30 and len({i.split("_")[0] for i in ids}) == 1, out[-2000:]
+        queued = subprocess.run(["squeue", "-h", "-r", "-o", "%i %r", "-j", ids[0].split("_")[0]], capture_output=True, text=True,
+                                timeout=30, check=True).stdout.split("\n")
+        assert sorted(line.split()[0] for line in queued if line) == sorted(ids)  # 30 array tasks on the cluster, held
+        assert {tuple(sorted(o for o in j["overrides"] if o.split("=")[0] in ("tokens", "seed"))) for j in manifest["jobs"]} == \
+            {(f"seed={s}", f"tokens={t}") for s in (0, 1, 2) for t in ("single", "category")}
+    finally:
+        subprocess.run(["scancel", ids[0].split("_")[0]], timeout=30)
+
+
+def test_chain_train_eval_analyze_with_dependencies_and_a_preempted_eval_not_requeued(started):
+    out = finished(started["procs"]["chain"])
+    sweep_dir = started["root"] / "chain"
+    manifest = sweeps.read_manifest(sweep_dir)
+    follow = manifest["followups"]
+    assert [f["kind"] for f in follow] == ["eval", "eval", "analysis"], out[-3000:]
+    started["watchers"][1].join(TIMEOUT_S)  # it signalled the second eval job while it ran
+    deadline = time.time() + TIMEOUT_S
+    ids = [j["slurm_job_id"] for j in manifest["jobs"]] + [f["slurm_job_id"] for f in follow]
+    while any(s["State"] in ("PENDING", "RUNNING", "REQUEUED") for s in sacct(ids).values()):
+        assert time.time() < deadline, sweeps.format_status(sweeps.refresh(sweep_dir))
+        time.sleep(1)
+    acct = sacct(ids, "JobID,State,Submit,Eligible,Start,End")
+    train0, train1 = (acct[j["slurm_job_id"]] for j in manifest["jobs"])
+    eval0, eval1, analysis = (acct[f["slurm_job_id"]] for f in follow)
+    assert (train0["State"], train1["State"], eval0["State"], analysis["State"]) == ("COMPLETED",) * 4, acct
+    assert eval0["Eligible"] >= train0["End"] and eval1["Eligible"] >= train1["End"]  # afterok
+    assert analysis["Eligible"] >= max(train0["End"], train1["End"], eval0["End"], eval1["End"])  # afterany
+    assert eval1["State"] != "COMPLETED"
+    run1 = Path(manifest["jobs"][1]["run_dir"])
+    events = [e["event"] for e in read_events(run1)]
+    assert events.count("eval_start") == 1 and "eval_preempted" in events  # stopped, never started again
+    run0 = Path(manifest["jobs"][0]["run_dir"])
+    (eval_run,) = [read_offline_run(d) for d in find_offline_runs(run0 / "eval" / "wandb")]
+    assert eval_run.job_type == "eval" and eval_run.group == manifest["sweep_id"] and eval_run.name == "seed=0-eval"
+    assert (sweep_dir / "analysis" / "report.md").exists()
