@@ -13,7 +13,7 @@ This module owns what the project adds to Hydra's multirun:
   requeues, exact resume) in this process, as submitit local processes or as one Slurm array,
   optionally chains an evaluation job per training job (afterok) and an analysis job (afterany),
   waits, and prints the counts and the table of what finished.
-* `refusal-lab sweep status|resubmit DIR` (and `sweep run|dry-run`, aliases of `-m`).
+* `resubmit_argv` and the status helpers behind `refusal-lab sweep status|resubmit DIR` (commands/sweep.py).
 
 Manifest: `<sweep dir>/sweep_manifest.json` = {sweep_id, created, jobs: [{index, overrides,
 run_dir, slurm_job_id, status, log}], followups: [{kind, slurm_job_id, after, log}]}.
@@ -21,7 +21,6 @@ run_dir, slurm_job_id, status, log}], followups: [{kind, slurm_job_id, after, lo
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -613,13 +612,6 @@ def wait(sweep_dir: Path, poll_s: float = 2.0, timeout_s: float | None = None, e
 
 # ---------------------------------------------------------------- `refusal-lab sweep ...`
 
-USAGE = """usage:
-  refusal-lab sweep status DIR [--watch]       refresh statuses (sacct, run dirs) and print them
-  refusal-lab sweep resubmit DIR [OVERRIDES]   run the sweep again into DIR: finished jobs are skipped,
-                                               the others resume (e.g. hydra.launcher.timeout_min=480)
-  refusal-lab sweep run|dry-run OVERRIDES      the same as `refusal-lab -m OVERRIDES [--dry-run]`"""
-
-
 def resubmit_argv(sweep_dir: Path, extra: list[str]) -> list[str]:
     """The multirun that made DIR (its multirun.yaml), into DIR again, with extra overrides last."""
     import yaml
@@ -630,35 +622,3 @@ def resubmit_argv(sweep_dir: Path, extra: list[str]) -> list[str]:
     hydra = yaml.safe_load(path.read_text())["hydra"]
     keep = [o for o in hydra["overrides"]["hydra"] if not o.startswith(("hydra.sweep.dir=", "hydra.mode="))]
     return ["-m", *keep, *hydra["overrides"]["task"], f"hydra.sweep.dir={Path(sweep_dir).resolve()}", *extra]
-
-
-def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in ("status", "resubmit", "run", "dry-run"):
-        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    command, rest = argv[0], argv[1:]
-    try:
-        if command in ("run", "dry-run"):
-            return _run_cli(["-m", *rest] + (["--dry-run"] if command == "dry-run" else []))
-        if not rest:
-            raise FileNotFoundError(f"`refusal-lab sweep {command}` needs a sweep dir")
-        if command == "resubmit":
-            return _run_cli(resubmit_argv(Path(rest[0]), rest[1:]))
-        manifest = wait(Path(rest[0])) if "--watch" in rest else refresh(Path(rest[0]))
-        if "--watch" not in rest:
-            print(format_status(manifest))
-    except FileNotFoundError as exc:
-        print(f"refusal-lab sweep: {exc}", file=sys.stderr)
-        return 2
-    return 1 if any(j["status"] in ("failed", "timeout", "cancelled") for j in manifest["jobs"]) else 0
-
-
-def _run_cli(args: list[str]) -> int:
-    from refusal_lab import cli
-
-    sys.argv = ["refusal-lab", *args]
-    try:
-        cli.main()
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
