@@ -164,7 +164,7 @@ def test_experiment_sweeper_params_submit_the_full_grid(tmp_path):
                 "mix.total=60", "mix.general_count=null", "hydra.launcher.tasks_per_node=1", "hydra.launcher.gpus_per_node=0",
                 "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null", "hydra.launcher.wait=false",
                 "+hydra.launcher.additional_parameters.hold=true", f"hydra.sweep.dir={tmp_path}/grid"], tmp_path)
-    out = finished(proc, 120)
+    out = finished(proc, TIMEOUT_S)  # 30 jobs composed and pre-flighted (data, model config) before submission
     manifest = sweeps.read_manifest(tmp_path / "grid")
     ids = [j["slurm_job_id"] for j in manifest["jobs"]]
     try:
