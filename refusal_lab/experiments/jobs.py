@@ -158,7 +158,8 @@ class SweepJob(submitit.helpers.Checkpointable):
             return json.loads(summary_path.read_text())
         log.info("job %s start: run dir %s", current_job_id() or "(this process)", run_dir)
         from refusal_lab.config import validate
-        from refusal_lab.experiments.run import format_table, run
+        from refusal_lab.evaluation.report import format_table
+        from refusal_lab.experiments.run import run
 
         log.info("stage imports: %.2f s", time.perf_counter() - t0)
         if current_job_id():
