@@ -161,7 +161,7 @@ def test_optuna_sweep_of_three_trials_returns_the_configured_metric(started):
 def test_experiment_sweeper_params_submit_the_full_grid(tmp_path):
     """experiment=contrast_ratio's hydra.sweeper.params (5 x 2 x 3) submitted as one held array, then cancelled."""
     proc = cli(["-m", "experiment=contrast_ratio", "model=tiny", "train=tiny", "data=builtin", "launcher=slurm_dev",
-                "mix.total=60", "mix.general_count=null", "hydra.launcher.tasks_per_node=1", "hydra.launcher.gpus_per_node=0",
+                "mix.total=60", "mix.general_count=null", "train.max_length=192", "hydra.launcher.tasks_per_node=1", "hydra.launcher.gpus_per_node=0",
                 "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null", "hydra.launcher.wait=false",
                 "+hydra.launcher.additional_parameters.hold=true", f"hydra.sweep.dir={tmp_path}/grid"], tmp_path)
     out = finished(proc, TIMEOUT_S)  # 30 jobs composed and pre-flighted (data, model config) before submission
