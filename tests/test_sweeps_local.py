@@ -173,14 +173,14 @@ def test_local_sweep_logs_wandb_conventions_table_and_resubmit(tmp_path):
     assert all("mix_manifest" in r.summary for r in runs)
 
     # a third job that fails; resubmit runs it again and skips the finished ones
-    bad = ["-m", *TINY, "data.general_source=builtin,jsonl", f"+data.general_path={tmp_path}/missing.jsonl",
-           f"hydra.sweep.dir={tmp_path}/bad"]
-    out = cli(bad, tmp_path)
+    # a job that passes the pre-flight (a hub name is not a path) and fails when the model loads (offline)
+    bad = ["-m", *TINY, "model=tiny,hf", "model.name_or_path=no-such-org/no-such-model", f"hydra.sweep.dir={tmp_path}/bad"]
+    out = cli(bad, tmp_path, env={"HF_HUB_OFFLINE": "1"})
     assert out.returncode == 1
     assert "2 job(s): 1 completed, 1 failed" in out.stdout
     manifest = json.loads((tmp_path / "bad" / "sweep_manifest.json").read_text())
-    assert "missing.jsonl" in Path(manifest["jobs"][1]["log"]).read_text()
-    out = cli(["sweep", "resubmit", str(tmp_path / "bad")], tmp_path)
+    assert "no-such-org/no-such-model" in Path(manifest["jobs"][1]["log"]).read_text()
+    out = cli(["sweep", "resubmit", str(tmp_path / "bad")], tmp_path, env={"HF_HUB_OFFLINE": "1"})
     assert out.returncode == 1
     ok, failed = (Path(j["run_dir"]) for j in manifest["jobs"])
     assert [e["event"] for e in read_events(ok)] == ["start", "finish"]  # not run again
