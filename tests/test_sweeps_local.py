@@ -173,14 +173,16 @@ def test_local_sweep_logs_wandb_conventions_table_and_resubmit(tmp_path):
     assert all("mix_manifest" in r.summary for r in runs)
 
     # a third job that fails; resubmit runs it again and skips the finished ones
-    # a job that passes the pre-flight (a hub name is not a path) and fails when the model loads (offline)
-    bad = ["-m", *TINY, "model=tiny,hf", "model.name_or_path=no-such-org/no-such-model", f"hydra.sweep.dir={tmp_path}/bad"]
-    out = cli(bad, tmp_path, env={"HF_HUB_OFFLINE": "1"})
+    # a job that passes the pre-flight (the file exists) and fails when its empty general pool is mixed
+    (tmp_path / "empty.jsonl").write_text("")
+    bad = ["-m", *TINY, "data.general_source=builtin,jsonl", f"+data.general_path={tmp_path}/empty.jsonl",
+           f"hydra.sweep.dir={tmp_path}/bad"]
+    out = cli(bad, tmp_path)
     assert out.returncode == 1
     assert "2 job(s): 1 completed, 1 failed" in out.stdout
     manifest = json.loads((tmp_path / "bad" / "sweep_manifest.json").read_text())
-    assert "no-such-org/no-such-model" in Path(manifest["jobs"][1]["log"]).read_text()
-    out = cli(["sweep", "resubmit", str(tmp_path / "bad")], tmp_path, env={"HF_HUB_OFFLINE": "1"})
+    assert "job failed" in Path(manifest["jobs"][1]["log"]).read_text()
+    out = cli(["sweep", "resubmit", str(tmp_path / "bad")], tmp_path)
     assert out.returncode == 1
     ok, failed = (Path(j["run_dir"]) for j in manifest["jobs"])
     assert [e["event"] for e in read_events(ok)] == ["start", "finish"]  # not run again
