@@ -25,9 +25,9 @@ import pandas as pd  # noqa: E402
 from refusal_lab.analysis.tables import format_threshold  # noqa: E402
 
 MAX_PANELS = 8
-MAX_LINES = 10          # lines per axes before the legend stops being readable
+MAX_LINES = 10  # lines per axes before the legend stops being readable
 DPI = 150
-WIDTH = 6.5             # inches: one text width
+WIDTH = 6.5  # inches: one text width
 HEIGHT = 4.0
 CATEGORY_KINDS = ("incomplete", "unsupported", "indeterminate", "humanizing", "safety")
 KIND_ORDER = CATEGORY_KINDS + ("contrast", "general")
@@ -54,8 +54,17 @@ def legend_below(fig, axes, title: str | None = None, max_cols: int = 4) -> None
                 handles.append(h)
                 labels.append(lab)
     if handles:
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=min(max_cols, len(labels)),
-                   title=title, fontsize=8, title_fontsize=8, frameon=False)
+        fig.legend(
+            handles,
+            labels,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncols=min(max_cols, len(labels)),
+            title=title,
+            fontsize=8,
+            title_fontsize=8,
+            frameon=False,
+        )
 
 
 def set_threshold_axis(ax, scale: str, thresholds) -> None:
@@ -71,8 +80,11 @@ def set_threshold_axis(ax, scale: str, thresholds) -> None:
 def contrast_series(errors: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """The lines of the headline figure: one per token scheme (and per other varied input,
     if any), each over the contrast ratio."""
-    extra = [c for c in errors.columns if c not in ("scheme", "contrast_ratio", "config_id", "n_seeds")
-             and not c.startswith("eval/")]
+    extra = [
+        c
+        for c in errors.columns
+        if c not in ("scheme", "contrast_ratio", "config_id", "n_seeds") and not c.startswith("eval/")
+    ]
     out = []
     for key, g in errors.groupby(["scheme", *extra], dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -86,19 +98,34 @@ def error_rates_figure(errors: pd.DataFrame):
     per token scheme, mean over seeds with min-max band and std error bars."""
     if errors.empty:
         return None
-    panels = [("eval/false_refusal_rate", "false refusals (Type II)\nshould-answer prompts refused"),
-              ("eval/missed_refusal_rate", "missed refusals (Type I)\nshould-refuse prompts answered")]
+    panels = [
+        ("eval/false_refusal_rate", "false refusals (Type II)\nshould-answer prompts refused"),
+        ("eval/missed_refusal_rate", "missed refusals (Type I)\nshould-refuse prompts answered"),
+    ]
     panels = [p for p in panels if f"{p[0]}_mean" in errors.columns]
     fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 3.2), squeeze=False, sharey=True)
     for ax, (metric, title) in zip(axes[0], panels):
         for label, g in contrast_series(errors):
             x, m = g["contrast_ratio"].to_numpy(float), 100 * g[f"{metric}_mean"].to_numpy(float)
             (line,) = ax.plot(x, m, marker="o", ms=4, label=label)
-            ax.errorbar(x, m, yerr=100 * g[f"{metric}_std"].fillna(0).to_numpy(float), fmt="none",
-                        ecolor=line.get_color(), capsize=3, lw=1)
+            ax.errorbar(
+                x,
+                m,
+                yerr=100 * g[f"{metric}_std"].fillna(0).to_numpy(float),
+                fmt="none",
+                ecolor=line.get_color(),
+                capsize=3,
+                lw=1,
+            )
             if f"{metric}_min" in g:
-                ax.fill_between(x, 100 * g[f"{metric}_min"].to_numpy(float), 100 * g[f"{metric}_max"].to_numpy(float),
-                                color=line.get_color(), alpha=0.12, lw=0)
+                ax.fill_between(
+                    x,
+                    100 * g[f"{metric}_min"].to_numpy(float),
+                    100 * g[f"{metric}_max"].to_numpy(float),
+                    color=line.get_color(),
+                    alpha=0.12,
+                    lw=0,
+                )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("contrast-to-refusal ratio in the mix", fontsize=8)
         ax.set_ylim(-2, 102)
@@ -128,15 +155,21 @@ def threshold_curves_figure(mean_curves: pd.DataFrame, scale: str = "linear"):
                 g = g[g["threshold"] > 0]
             m, s = g[f"{metric}_mean"].to_numpy(), g[f"{metric}_std"].fillna(0).to_numpy()
             (line,) = ax.plot(g["threshold"], m, label=cid, lw=1.2)
-            ax.fill_between(g["threshold"], np.clip(m - s, 0, 1), np.clip(m + s, 0, 1), color=line.get_color(), alpha=0.15)
+            ax.fill_between(
+                g["threshold"], np.clip(m - s, 0, 1), np.clip(m + s, 0, 1), color=line.get_color(), alpha=0.15
+            )
         ax.set_title(f"refusal {metric.upper() if metric == 'f1' else metric}", fontsize=9)
         set_threshold_axis(ax, scale, mean_curves["threshold"])
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
     more = mean_curves["config_id"].nunique() - len(configs)
-    legend_below(fig, axes, title="config (mean over seeds, band = std)" + (f"; {more} more in the CSV" if more > 0 else ""),
-                 max_cols=3)
+    legend_below(
+        fig,
+        axes,
+        title="config (mean over seeds, band = std)" + (f"; {more} more in the CSV" if more > 0 else ""),
+        max_cols=3,
+    )
     fig.tight_layout()
     return fig
 
@@ -159,17 +192,30 @@ def headline_metrics_figure(paper: pd.DataFrame):
         bars = ax.bar(x + (i - 1) * width, p[f"{m}_mean"], width, yerr=p[f"{m}_std"].fillna(0), capsize=3, label=label)
         if m == "eval/best_f1":
             for b, t, sd in zip(bars, p["eval/best_threshold_mean"], p[f"{m}_std"].fillna(0)):
-                if t == t:   # above the error bar
-                    ax.annotate(f"t={format_threshold(t, 2)}", (b.get_x() + b.get_width() / 2, b.get_height() + sd),
-                                ha="center", va="bottom", fontsize=6, xytext=(0, 2), textcoords="offset points", rotation=90)
+                if t == t:  # above the error bar
+                    ax.annotate(
+                        f"t={format_threshold(t, 2)}",
+                        (b.get_x() + b.get_width() / 2, b.get_height() + sd),
+                        ha="center",
+                        va="bottom",
+                        fontsize=6,
+                        xytext=(0, 2),
+                        textcoords="offset points",
+                        rotation=90,
+                    )
     ax.set_xticks(x, p["config_id"], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("score", fontsize=8)
     ax.set_ylim(0, 1.25)
     ax.grid(axis="y", alpha=0.3)
     more = len(paper) - len(p)
-    ax.legend(loc="upper left", ncols=3, fontsize=7, frameon=False,
-              title="bars = std over seeds; t = best threshold" + (f"; {more} more configs in the CSV" if more > 0 else ""),
-              title_fontsize=7)      # in the headroom above 1.0, never over a bar
+    ax.legend(
+        loc="upper left",
+        ncols=3,
+        fontsize=7,
+        frameon=False,
+        title="bars = std over seeds; t = best threshold" + (f"; {more} more configs in the CSV" if more > 0 else ""),
+        title_fontsize=7,
+    )  # in the headroom above 1.0, never over a bar
     fig.tight_layout()
     return fig
 
@@ -206,10 +252,12 @@ def kind_rates_figure(kind_means: pd.DataFrame, scale: str = "linear"):
         ax.tick_params(labelsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel("refused (%)", fontsize=8)
-    for ax in list(axes.flat)[len(configs):]:
+    for ax in list(axes.flat)[len(configs) :]:
         ax.axis("off")
     more = kind_means["config_id"].nunique() - len(configs)
-    legend_below(fig, axes, title="kind (dashed: should answer)" + (f"; {more} more configs in the CSV" if more > 0 else ""))
+    legend_below(
+        fig, axes, title="kind (dashed: should answer)" + (f"; {more} more configs in the CSV" if more > 0 else "")
+    )
     fig.tight_layout()
     return fig
 
@@ -243,9 +291,11 @@ def control_matrix_figure(matrix_means: pd.DataFrame):
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
                 v = m.iat[i, j]
-                ax.text(j, i, f"{v:+.0f}", ha="center", va="center", fontsize=6, color="black" if abs(v) < 60 else "white")
+                ax.text(
+                    j, i, f"{v:+.0f}", ha="center", va="center", fontsize=6, color="black" if abs(v) < 60 else "white"
+                )
         ax.set_title(cid, fontsize=8)
-    for ax in list(axes.flat)[len(configs):]:
+    for ax in list(axes.flat)[len(configs) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.colorbar(image, ax=axes, shrink=0.8, label="change of refusal rate (points)")
@@ -272,9 +322,19 @@ def category_independence_figure(independence: pd.DataFrame):
     for i, s in enumerate(settings):
         rows = g[g["suppressed"] == s].set_index("kind").reindex(kinds)
         rate = 100 * rows["rate"].to_numpy(float)
-        err = np.clip(np.vstack([rate - 100 * rows["low"].to_numpy(float), 100 * rows["high"].to_numpy(float) - rate]), 0, None)
-        ax.bar(x + (i - (len(settings) - 1) / 2) * width, rate, width, yerr=err, capsize=1.5, error_kw={"lw": 0.7},
-               label="nothing suppressed" if s == "none" else f"[{s}] suppressed", color="0.55" if s == "none" else None)
+        err = np.clip(
+            np.vstack([rate - 100 * rows["low"].to_numpy(float), 100 * rows["high"].to_numpy(float) - rate]), 0, None
+        )
+        ax.bar(
+            x + (i - (len(settings) - 1) / 2) * width,
+            rate,
+            width,
+            yerr=err,
+            capsize=1.5,
+            error_kw={"lw": 0.7},
+            label="nothing suppressed" if s == "none" else f"[{s}] suppressed",
+            color="0.55" if s == "none" else None,
+        )
     ax.set_xticks(x, kinds, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("refused (%)", fontsize=8)
     ax.set_ylim(0, 105)

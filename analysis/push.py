@@ -21,8 +21,13 @@ from refusal_lab.analysis.sweep_data import ANALYSIS_JOB_TYPE
 MAX_TABLE_ROWS = 20_000
 
 
-def push_report(written: Written, sweep_id: str | None, project: str = "refusal-lab", entity: str | None = None,
-                mode: str = "offline") -> str:
+def push_report(
+    written: Written,
+    sweep_id: str | None,
+    project: str = "refusal-lab",
+    entity: str | None = None,
+    mode: str = "offline",
+) -> str:
     """Log the tables and figures of `written` as a W&B run; returns its id."""
     for var in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
         if mode == "offline":
@@ -30,9 +35,16 @@ def push_report(written: Written, sweep_id: str | None, project: str = "refusal-
     os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
 
-    run = wandb.init(project=project, entity=entity, group=sweep_id, job_type=ANALYSIS_JOB_TYPE,
-                     name=f"analysis-{sweep_id or 'runs'}", mode=mode, dir=str(written.out_dir),
-                     config={"analysis": {"sweep_id": sweep_id, "report": str(written.report)}})
+    run = wandb.init(
+        project=project,
+        entity=entity,
+        group=sweep_id,
+        job_type=ANALYSIS_JOB_TYPE,
+        name=f"analysis-{sweep_id or 'runs'}",
+        mode=mode,
+        dir=str(written.out_dir),
+        config={"analysis": {"sweep_id": sweep_id, "report": str(written.report)}},
+    )
     try:
         payload = {}
         for name, frame in written.analysis.tables.items():
@@ -68,25 +80,52 @@ def chart_frames(tables: dict) -> dict[str, tuple[pd.DataFrame, str, str, str]]:
     out = {}
     errors = tables.get("error_rates_by_config", pd.DataFrame())
     if len(errors):
-        rows = [{"series": label, "contrast_ratio": float(r["contrast_ratio"]), "false_refusal_rate": r["eval/false_refusal_rate_mean"],
-                 "missed_refusal_rate": r["eval/missed_refusal_rate_mean"]}
-                for label, g in contrast_series(errors) for r in g.to_dict("records")]
+        rows = [
+            {
+                "series": label,
+                "contrast_ratio": float(r["contrast_ratio"]),
+                "false_refusal_rate": r["eval/false_refusal_rate_mean"],
+                "missed_refusal_rate": r["eval/missed_refusal_rate_mean"],
+            }
+            for label, g in contrast_series(errors)
+            for r in g.to_dict("records")
+        ]
         frame = pd.DataFrame(rows)
-        out["charts/false_refusal_vs_contrast"] = (frame, "contrast_ratio", "false_refusal_rate",
-                                                   "False refusals (Type II) vs contrast ratio, per token scheme")
-        out["charts/missed_refusal_vs_contrast"] = (frame, "contrast_ratio", "missed_refusal_rate",
-                                                    "Missed refusals (Type I) vs contrast ratio, per token scheme")
+        out["charts/false_refusal_vs_contrast"] = (
+            frame,
+            "contrast_ratio",
+            "false_refusal_rate",
+            "False refusals (Type II) vs contrast ratio, per token scheme",
+        )
+        out["charts/missed_refusal_vs_contrast"] = (
+            frame,
+            "contrast_ratio",
+            "missed_refusal_rate",
+            "Missed refusals (Type I) vs contrast ratio, per token scheme",
+        )
     curves = tables.get("threshold_curves_by_config", pd.DataFrame())
     if len(curves):
         frame = curves[["config_id", "threshold", "f1_mean", "recall_mean", "false_refusal_rate_mean"]].rename(
-            columns={"config_id": "series", "f1_mean": "f1", "recall_mean": "recall", "false_refusal_rate_mean": "false_refusal_rate"})
+            columns={
+                "config_id": "series",
+                "f1_mean": "f1",
+                "recall_mean": "recall",
+                "false_refusal_rate_mean": "false_refusal_rate",
+            }
+        )
         out["charts/f1_vs_threshold"] = (frame, "threshold", "f1", "Refusal F1 vs threshold, per config")
-        out["charts/tradeoff_from_thresholds"] = (frame.sort_values(["series", "false_refusal_rate"]), "false_refusal_rate",
-                                                  "recall", "Refusal of should-refuse vs false refusals, threshold sweep")
+        out["charts/tradeoff_from_thresholds"] = (
+            frame.sort_values(["series", "false_refusal_rate"]),
+            "false_refusal_rate",
+            "recall",
+            "Refusal of should-refuse vs false refusals, threshold sweep",
+        )
     return out
 
 
 def line_charts(tables: dict, wandb) -> dict:
     """wandb.plot.line charts (a dashboard shows them as they are, no report needed)."""
-    return {name: wandb.plot.line(wandb.Table(dataframe=_loggable(frame)), x, y, stroke="series", title=title)
-            for name, (frame, x, y, title) in chart_frames(tables).items()}
+    return {
+        name: wandb.plot.line(wandb.Table(dataframe=_loggable(frame)), x, y, stroke="series", title=title)
+        for name, (frame, x, y, title) in chart_frames(tables).items()
+    }

@@ -29,13 +29,23 @@ import math
 
 import pandas as pd
 
-CURVE_COLUMNS = ("threshold", "tp", "fp", "fn", "tn", "precision", "recall", "f1",
-                 "false_refusal_rate", "missed_refusal_rate", "refusal_rate")
-PLANNED_COLUMNS = ("index", "overrides", "run_dir", "status", "slurm_job_id", "log", "run_id",
-                   "has_results", "reason")
-CURVE_TABLE_KEY = "eval/threshold_curve"   # the key pipeline.run logs its curve under
-RESULT_KEY = "eval/f1"                     # a run without this summary key has no results
-ANALYSIS_JOB_TYPE = "analysis"             # our own report runs: never analysed as sweep runs
+CURVE_COLUMNS = (
+    "threshold",
+    "tp",
+    "fp",
+    "fn",
+    "tn",
+    "precision",
+    "recall",
+    "f1",
+    "false_refusal_rate",
+    "missed_refusal_rate",
+    "refusal_rate",
+)
+PLANNED_COLUMNS = ("index", "overrides", "run_dir", "status", "slurm_job_id", "log", "run_id", "has_results", "reason")
+CURVE_TABLE_KEY = "eval/threshold_curve"  # the key pipeline.run logs its curve under
+RESULT_KEY = "eval/f1"  # a run without this summary key has no results
+ANALYSIS_JOB_TYPE = "analysis"  # our own report runs: never analysed as sweep runs
 
 # Where the headline config values live in the nested config.
 SCHEME_KEY = "config.tokens.scheme"
@@ -51,11 +61,11 @@ class RunRecord:
     name: str
     group: str | None
     tags: list[str]
-    state: str                         # finished | failed | incomplete | running | crashed ...
+    state: str  # finished | failed | incomplete | running | crashed ...
     job_type: str | None
-    location: str                      # run directory, or entity/project/id for the API
-    config: dict                       # nested, same shape as refusal_lab.config.to_dict
-    summary: dict                      # flat keys as logged
+    location: str  # run directory, or entity/project/id for the API
+    config: dict  # nested, same shape as refusal_lab.config.to_dict
+    summary: dict  # flat keys as logged
     curve: pd.DataFrame | None = None  # the logged threshold-curve table
     scores: pd.DataFrame | None = None  # scores.csv
 
@@ -67,7 +77,7 @@ class RunRecord:
 @dataclasses.dataclass
 class SweepData:
     sweep_id: str | None
-    source: str                        # human-readable: "sweep dir /x" or "wandb entity/project"
+    source: str  # human-readable: "sweep dir /x" or "wandb entity/project"
     runs: pd.DataFrame
     curves: pd.DataFrame
     scores: pd.DataFrame
@@ -99,11 +109,18 @@ def _cell(v):
 
 
 def run_row(rec: RunRecord) -> dict:
-    row = {"run_id": rec.run_id, "name": rec.name, "group": rec.group, "tags": ",".join(rec.tags),
-           "state": rec.state, "job_type": rec.job_type, "run_dir": rec.location}
+    row = {
+        "run_id": rec.run_id,
+        "name": rec.name,
+        "group": rec.group,
+        "tags": ",".join(rec.tags),
+        "state": rec.state,
+        "job_type": rec.job_type,
+        "run_dir": rec.location,
+    }
     for k, v in rec.summary.items():
         if isinstance(v, dict) or k.startswith("_"):
-            continue                   # table references and wandb's own bookkeeping
+            continue  # table references and wandb's own bookkeeping
         row[k] = _cell(v)
     for k, v in flatten(rec.config).items():
         row["config." + k] = _cell(v)
@@ -116,15 +133,18 @@ def run_row(rec: RunRecord) -> dict:
 def curve_frame(run_id: str, curve: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
     if missing:
-        raise ValueError(f"threshold curve of run {run_id} lacks columns {missing}; "
-                         f"expected {list(CURVE_COLUMNS)} (as metrics.threshold_curve writes them)")
+        raise ValueError(
+            f"threshold curve of run {run_id} lacks columns {missing}; "
+            f"expected {list(CURVE_COLUMNS)} (as metrics.threshold_curve writes them)"
+        )
     out = curve.loc[:, list(CURVE_COLUMNS)].astype(float)
     out.insert(0, "run_id", run_id)
     return out
 
 
-def build(records: list[RunRecord], planned: list[dict], sweep_id: str | None, source: str,
-          warnings: list[str] | None = None) -> SweepData:
+def build(
+    records: list[RunRecord], planned: list[dict], sweep_id: str | None, source: str, warnings: list[str] | None = None
+) -> SweepData:
     """SweepData from the records of a source; runs without results stay out of `runs`
     (they show in `planned`, or in the warnings when nothing planned them)."""
     warnings = list(warnings or [])
@@ -134,8 +154,20 @@ def build(records: list[RunRecord], planned: list[dict], sweep_id: str | None, s
             warnings.append(f"run {r.run_id} ({r.location}) has no results (state {r.state}); left out of the tables")
     runs = pd.DataFrame([run_row(r) for r in with_results])
     if runs.empty:
-        runs = pd.DataFrame(columns=["run_id", "name", "group", "tags", "state", "job_type", "run_dir",
-                                     "scheme", "contrast_ratio", "seed"])
+        runs = pd.DataFrame(
+            columns=[
+                "run_id",
+                "name",
+                "group",
+                "tags",
+                "state",
+                "job_type",
+                "run_dir",
+                "scheme",
+                "contrast_ratio",
+                "seed",
+            ]
+        )
     curves = [curve_frame(r.run_id, r.curve) for r in with_results if r.curve is not None and len(r.curve)]
     scores = []
     for r in with_results:
@@ -147,8 +179,11 @@ def build(records: list[RunRecord], planned: list[dict], sweep_id: str | None, s
         if r.curve is None or not len(r.curve):
             warnings.append(f"run {r.run_id} has no threshold-curve table; left out of the curves")
     return SweepData(
-        sweep_id=sweep_id, source=source, runs=runs,
+        sweep_id=sweep_id,
+        source=source,
+        runs=runs,
         curves=pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["run_id", *CURVE_COLUMNS]),
         scores=pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=["run_id"]),
         planned=pd.DataFrame(planned, columns=list(PLANNED_COLUMNS)),
-        warnings=warnings)
+        warnings=warnings,
+    )

@@ -36,8 +36,10 @@ def load_sweep_dir(sweep_dir: Path | str, group: str | None = None, workers: int
     """Every run of a sweep directory (or any folder of runs), and every planned job."""
     sweep_dir = Path(sweep_dir).resolve()
     if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"sweep dir {sweep_dir} does not exist; pass a folder holding "
-                                f"{MANIFEST_NAME}, Hydra's {MULTIRUN_NAME}, or run directories")
+        raise FileNotFoundError(
+            f"sweep dir {sweep_dir} does not exist; pass a folder holding "
+            f"{MANIFEST_NAME}, Hydra's {MULTIRUN_NAME}, or run directories"
+        )
     warnings: list[str] = []
     sweep_id, jobs = _planned_jobs(sweep_dir, warnings)
 
@@ -66,6 +68,7 @@ def load_sweep_dir(sweep_dir: Path | str, group: str | None = None, workers: int
 
 # ----------------------------------------------------------------------------- planned jobs
 
+
 def _planned_jobs(sweep_dir: Path, warnings: list[str]) -> tuple[str | None, list[dict]]:
     manifest = sweep_dir / MANIFEST_NAME
     if manifest.exists():
@@ -74,8 +77,10 @@ def _planned_jobs(sweep_dir: Path, warnings: list[str]) -> tuple[str | None, lis
         try:
             return None, hydra_planned_jobs(sweep_dir)
         except Exception as e:  # an unreadable multirun.yaml must not hide the runs themselves
-            warnings.append(f"{sweep_dir / MULTIRUN_NAME}: could not expand the planned jobs ({e}); "
-                            "analysing the runs found, missing ones cannot be listed")
+            warnings.append(
+                f"{sweep_dir / MULTIRUN_NAME}: could not expand the planned jobs ({e}); "
+                "analysing the runs found, missing ones cannot be listed"
+            )
     return None, []
 
 
@@ -84,26 +89,40 @@ def read_manifest(path: Path) -> tuple[str, list[dict]]:
     try:
         obj = json.loads(path.read_text())
     except ValueError as e:
-        raise ValueError(f"{path}: not valid JSON ({e}); expected the sweep manifest "
-                         '{"sweep_id", "created", "jobs": [...]}') from None
+        raise ValueError(
+            f'{path}: not valid JSON ({e}); expected the sweep manifest {{"sweep_id", "created", "jobs": [...]}}'
+        ) from None
     problems = []
     if not isinstance(obj, dict) or not isinstance(obj.get("sweep_id"), str) or not isinstance(obj.get("jobs"), list):
-        raise ValueError(f"{path}: expected an object with a string 'sweep_id' and a list 'jobs', got keys "
-                         f"{sorted(obj) if isinstance(obj, dict) else type(obj).__name__}")
+        raise ValueError(
+            f"{path}: expected an object with a string 'sweep_id' and a list 'jobs', got keys "
+            f"{sorted(obj) if isinstance(obj, dict) else type(obj).__name__}"
+        )
     jobs = []
     for i, j in enumerate(obj["jobs"]):
         if not isinstance(j, dict) or not isinstance(j.get("run_dir"), str):
-            problems.append(f"jobs[{i}].run_dir={j.get('run_dir') if isinstance(j, dict) else j!r}: expected a path string")
+            problems.append(
+                f"jobs[{i}].run_dir={j.get('run_dir') if isinstance(j, dict) else j!r}: expected a path string"
+            )
             continue
         status = j.get("status", "planned")
         if status not in STATUSES:
             problems.append(f"jobs[{i}].status={status!r}: expected one of {', '.join(STATUSES)}")
         run_dir = Path(j["run_dir"])
-        jobs.append({"index": j.get("index", i), "overrides": list(j.get("overrides") or []),
-                     "run_dir": str(run_dir if run_dir.is_absolute() else (path.parent / run_dir).resolve()),
-                     "slurm_job_id": j.get("slurm_job_id"), "status": status, "log": j.get("log")})
+        jobs.append(
+            {
+                "index": j.get("index", i),
+                "overrides": list(j.get("overrides") or []),
+                "run_dir": str(run_dir if run_dir.is_absolute() else (path.parent / run_dir).resolve()),
+                "slurm_job_id": j.get("slurm_job_id"),
+                "status": status,
+                "log": j.get("log"),
+            }
+        )
     if problems:
-        raise ValueError(f"{path}: {len(problems)} problem(s) in the sweep manifest:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise ValueError(
+            f"{path}: {len(problems)} problem(s) in the sweep manifest:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
     return obj["sweep_id"], jobs
 
 
@@ -118,8 +137,17 @@ def hydra_planned_jobs(sweep_dir: Path) -> list[dict]:
     task = cfg["hydra"]["overrides"]["task"] or []
     batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(list(task)), None)
     combos = [c for batch in batches for c in batch]
-    return [{"index": i, "overrides": list(c), "run_dir": str(sweep_dir / str(i)), "slurm_job_id": None,
-             "status": None, "log": str(sweep_dir / str(i) / "cli.log")} for i, c in enumerate(combos)]
+    return [
+        {
+            "index": i,
+            "overrides": list(c),
+            "run_dir": str(sweep_dir / str(i)),
+            "slurm_job_id": None,
+            "status": None,
+            "log": str(sweep_dir / str(i) / "cli.log"),
+        }
+        for i, c in enumerate(combos)
+    ]
 
 
 def _job_row(job: dict, rec: RunRecord | None, group: str | None) -> dict:
@@ -141,16 +169,27 @@ def _job_row(job: dict, rec: RunRecord | None, group: str | None) -> dict:
         reason = "run directory does not exist"
     if declared == "completed" and status != "completed":
         reason += " (the manifest says completed)"
-    return {**job, "status": status, "run_id": rec.run_id if rec else None,
-            "has_results": bool(rec is not None and rec.has_results), "reason": reason}
+    return {
+        **job,
+        "status": status,
+        "run_id": rec.run_id if rec else None,
+        "has_results": bool(rec is not None and rec.has_results),
+        "reason": reason,
+    }
 
 
 # ----------------------------------------------------------------------------- runs
 
+
 def _discover_run_dirs(root: Path) -> list[Path]:
     """Pipeline run directories (config.json) and W&B runs outside any of them."""
-    dirs = {p.parent for p in root.rglob("config.json") if (p.parent / "mix_manifest.json").exists()
-            or (p.parent / "summary.json").exists() or (p.parent / "wandb").is_dir()}
+    dirs = {
+        p.parent
+        for p in root.rglob("config.json")
+        if (p.parent / "mix_manifest.json").exists()
+        or (p.parent / "summary.json").exists()
+        or (p.parent / "wandb").is_dir()
+    }
     for off in find_offline_runs(root):
         owner = _owning_run_dir(off)
         if owner is None:
@@ -192,19 +231,28 @@ def read_run_dir(run_dir: Path, warnings: list[str] | None = None) -> RunRecord 
         if curve is None and (files_dir / "threshold_curve.csv").exists():
             curve = pd.read_csv(files_dir / "threshold_curve.csv")
         if (files_dir / "scores.csv").exists():
-            scores = pd.read_csv(files_dir / "scores.csv", keep_default_na=False,
-                                 dtype={"id": str, "source": str, "category": str})
+            scores = pd.read_csv(
+                files_dir / "scores.csv", keep_default_na=False, dtype={"id": str, "source": str, "category": str}
+            )
     if offline is not None:
         state = offline.state
         warnings.extend(f"{offline.run_dir.name}: {w}" for w in offline.warnings)
     else:
         state = STATE_FINISHED if (files_dir / "summary.json").exists() else "no results"
     run_id = offline.id if offline else (_read_text(files_dir / "wandb_run_id") or run_dir.name)
-    return RunRecord(run_id=run_id, name=offline.name if offline else run_dir.name,
-                     group=offline.group if offline else (config.get("logger") or {}).get("group"),
-                     tags=list(offline.tags) if offline else list((config.get("logger") or {}).get("tags") or []),
-                     state=state, job_type=offline.job_type if offline else None, location=str(run_dir),
-                     config=config, summary=summary, curve=curve, scores=scores)
+    return RunRecord(
+        run_id=run_id,
+        name=offline.name if offline else run_dir.name,
+        group=offline.group if offline else (config.get("logger") or {}).get("group"),
+        tags=list(offline.tags) if offline else list((config.get("logger") or {}).get("tags") or []),
+        state=state,
+        job_type=offline.job_type if offline else None,
+        location=str(run_dir),
+        config=config,
+        summary=summary,
+        curve=curve,
+        scores=scores,
+    )
 
 
 def _final_offline_run(run_dir: Path, warnings: list[str]):

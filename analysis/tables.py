@@ -22,22 +22,39 @@ from refusal_lab.evaluation.metrics import rates
 
 # Config keys that do not change what a run measures (W&B naming, threads, logging,
 # checkpoints, how many samples are printed); they never split configs.
-BOOKKEEPING_KEYS = ("config.run_dir", "config.train.threads", "config.train.device", "config.train.log_every",
-                    "config.train.checkpoint_every", "config.train.save_checkpoint", "config.eval.samples_per_kind",
-                    "config.eval.max_new_tokens", "config.eval.batch_size")
+BOOKKEEPING_KEYS = (
+    "config.run_dir",
+    "config.train.threads",
+    "config.train.device",
+    "config.train.log_every",
+    "config.train.checkpoint_every",
+    "config.train.save_checkpoint",
+    "config.eval.samples_per_kind",
+    "config.eval.max_new_tokens",
+    "config.eval.batch_size",
+)
 BOOKKEEPING_PREFIXES = ("config.logger.",)
-KINDS = tuple(CATEGORY_SLUGS.values()) + ("contrast", "general")   # refusal-rate groups, as the pipeline logs them
-SHOULD_REFUSE_ALL = "all should-refuse"      # kinds available from a threshold curve alone
+KINDS = tuple(CATEGORY_SLUGS.values()) + ("contrast", "general")  # refusal-rate groups, as the pipeline logs them
+SHOULD_REFUSE_ALL = "all should-refuse"  # kinds available from a threshold curve alone
 SHOULD_ANSWER_ALL = "all should-answer"
 CURVE_METRICS = ("precision", "recall", "f1", "false_refusal_rate", "missed_refusal_rate", "refusal_rate")
 DEFAULT_GRID = np.round(np.linspace(0.0, 1.0, 101), 10)
 # Summary metrics of the paper-style table, in column order.
-PAPER_METRICS = ("eval/f1", "eval/precision", "eval/recall", "eval/best_f1", "eval/best_threshold", "eval/auroc",
-                 "eval/false_refusal_rate", "eval/missed_refusal_rate") + tuple(f"eval/refusal_rate/{k}" for k in KINDS)
+PAPER_METRICS = (
+    "eval/f1",
+    "eval/precision",
+    "eval/recall",
+    "eval/best_f1",
+    "eval/best_threshold",
+    "eval/auroc",
+    "eval/false_refusal_rate",
+    "eval/missed_refusal_rate",
+) + tuple(f"eval/refusal_rate/{k}" for k in KINDS)
 ERROR_METRICS = ("eval/false_refusal_rate", "eval/missed_refusal_rate", "eval/refusal_rate/contrast")
 
 
 # ----------------------------------------------------------------------------- configs
+
 
 def is_seed_key(column: str) -> bool:
     """seed, train.seed, mix.seed, data.split_seed: repeats, not configs."""
@@ -47,7 +64,7 @@ def is_seed_key(column: str) -> bool:
 
 def _hashable(s: pd.Series) -> pd.Series:
     if s.dtype != object:
-        return s                       # numbers and strings are hashable already
+        return s  # numbers and strings are hashable already
     return s.map(lambda v: repr(v) if isinstance(v, (list, dict)) else v)
 
 
@@ -75,8 +92,12 @@ def varied_config_keys(runs: pd.DataFrame) -> list[str]:
     keys = []
     sections = input_sections()
     for c in runs.columns:
-        if (not is_input_key(c, sections) or is_seed_key(c) or c in BOOKKEEPING_KEYS
-                or c.startswith(BOOKKEEPING_PREFIXES)):
+        if (
+            not is_input_key(c, sections)
+            or is_seed_key(c)
+            or c in BOOKKEEPING_KEYS
+            or c.startswith(BOOKKEEPING_PREFIXES)
+        ):
             continue
         if _hashable(runs[c]).nunique(dropna=False) > 1:
             keys.append(c)
@@ -132,18 +153,20 @@ def _spread(frame: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.Data
 
 # ----------------------------------------------------------------------------- Type II / I
 
+
 def error_rates_by_config(runs: pd.DataFrame) -> pd.DataFrame:
     """False refusals (Type II) and missed refusals (Type I) per config, against contrast
     ratio for each token scheme: mean, std, min, max over seeds. Sorted by scheme, then ratio."""
     runs = with_configs(runs)
     keys = config_columns(runs) + ["config_id"]
-    return _spread(runs, keys, list(ERROR_METRICS)).sort_values(["scheme", "contrast_ratio"], kind="stable",
-                                                                 ignore_index=True)
+    return _spread(runs, keys, list(ERROR_METRICS)).sort_values(
+        ["scheme", "contrast_ratio"], kind="stable", ignore_index=True
+    )
 
 
 # ----------------------------------------------------------------------------- threshold curves
 
-LOG_SCALE_BELOW = 0.05     # median logged threshold below this: p(refuse) lives near 0, use a log axis
+LOG_SCALE_BELOW = 0.05  # median logged threshold below this: p(refuse) lives near 0, use a log axis
 LOG_GRID_POINTS = 121
 
 
@@ -178,7 +201,7 @@ def curves_on_grid(curves: pd.DataFrame, grid=DEFAULT_GRID) -> pd.DataFrame:
     thr = c["threshold"].to_numpy(dtype=float)
     counts = {k: c[k].to_numpy(dtype=float) for k in ("tp", "fp", "fn", "tn")}
     out = {k: np.empty((len(run_ids), len(grid))) for k in counts}
-    for r, (a, b) in enumerate(zip(starts, ends)):     # numpy only inside the loop: 500 runs in ms
+    for r, (a, b) in enumerate(zip(starts, ends)):  # numpy only inside the loop: 500 runs in ms
         idx = np.searchsorted(thr[a:b], grid, side="left")
         inside = idx < b - a
         j = a + np.minimum(idx, b - a - 1)
@@ -214,9 +237,12 @@ def best_thresholds_from_curves(curves: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- per kind
 
+
 def _kind_column(scores: pd.DataFrame) -> pd.Series:
-    return pd.Series([refusal_rate_key(s, c or None) for s, c in zip(scores["source"], scores["category"].fillna(""))],
-                     index=scores.index)
+    return pd.Series(
+        [refusal_rate_key(s, c or None) for s, c in zip(scores["source"], scores["category"].fillna(""))],
+        index=scores.index,
+    )
 
 
 def refusal_rate_by_kind_vs_threshold(scores: pd.DataFrame, grid=DEFAULT_GRID) -> pd.DataFrame:
@@ -233,20 +259,26 @@ def refusal_rate_by_kind_vs_threshold(scores: pd.DataFrame, grid=DEFAULT_GRID) -
     # prompts x grid, summed over the prompts of each (run, kind)
     refused = np.add.reduceat((p[order, None] >= grid[None, :]).astype(np.int32), starts, axis=0)
     n = np.bincount(codes, minlength=len(groups)).astype(float)
-    return pd.DataFrame({"run_id": np.repeat(groups.get_level_values(0).to_numpy(dtype=object), len(grid)),
-                         "kind": np.repeat(groups.get_level_values(1).to_numpy(dtype=object), len(grid)),
-                         "threshold": np.tile(grid, len(groups)),
-                         "refusal_rate": (refused / n[:, None]).ravel(),
-                         "n": np.repeat(n.astype(int), len(grid))})
+    return pd.DataFrame(
+        {
+            "run_id": np.repeat(groups.get_level_values(0).to_numpy(dtype=object), len(grid)),
+            "kind": np.repeat(groups.get_level_values(1).to_numpy(dtype=object), len(grid)),
+            "threshold": np.tile(grid, len(groups)),
+            "refusal_rate": (refused / n[:, None]).ravel(),
+            "n": np.repeat(n.astype(int), len(grid)),
+        }
+    )
 
 
 def refusal_rate_by_kind_from_curves(grid_curves: pd.DataFrame) -> pd.DataFrame:
     """The fallback without per-prompt scores: a threshold curve only tells the refusal rate
     over all should-refuse prompts (recall) and all should-answer prompts (false-refusal rate)."""
-    a = grid_curves.assign(kind=SHOULD_REFUSE_ALL, refusal_rate=grid_curves["recall"],
-                           n=grid_curves["tp"] + grid_curves["fn"])
-    b = grid_curves.assign(kind=SHOULD_ANSWER_ALL, refusal_rate=grid_curves["false_refusal_rate"],
-                           n=grid_curves["fp"] + grid_curves["tn"])
+    a = grid_curves.assign(
+        kind=SHOULD_REFUSE_ALL, refusal_rate=grid_curves["recall"], n=grid_curves["tp"] + grid_curves["fn"]
+    )
+    b = grid_curves.assign(
+        kind=SHOULD_ANSWER_ALL, refusal_rate=grid_curves["false_refusal_rate"], n=grid_curves["fp"] + grid_curves["tn"]
+    )
     return pd.concat([a, b], ignore_index=True)[["run_id", "kind", "threshold", "refusal_rate", "n"]]
 
 
@@ -258,6 +290,7 @@ def mean_kind_rates_by_config(kind_rates: pd.DataFrame, runs: pd.DataFrame) -> p
 
 
 # ----------------------------------------------------------------------------- category control
+
 
 def category_control_matrix(scores: pd.DataFrame, runs: pd.DataFrame, threshold: float = math.inf) -> pd.DataFrame:
     """Suppress one category token c (the paper's rule with S = {c} and threshold t: a prompt
@@ -283,9 +316,19 @@ def category_control_matrix(scores: pd.DataFrame, runs: pd.DataFrame, threshold:
     for tok in tokens[1:]:
         refused = decisions.is_refusal(decisions.category_rule(probs, tokens, {tok}, threshold), tokens)
         rate = np.bincount(codes, refused, len(groups)) / n
-        frames.append(pd.DataFrame({"run_id": groups.get_level_values(0), "suppressed": CATEGORY_SLUGS[tok[1:-1]],
-                                    "kind": groups.get_level_values(1), "base_rate": base, "rate": rate,
-                                    "change": rate - base, "n": n.astype(int)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "run_id": groups.get_level_values(0),
+                    "suppressed": CATEGORY_SLUGS[tok[1:-1]],
+                    "kind": groups.get_level_values(1),
+                    "base_rate": base,
+                    "rate": rate,
+                    "change": rate - base,
+                    "n": n.astype(int),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)[columns]
 
 
@@ -299,12 +342,14 @@ def mean_control_matrix(control: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFra
 
 # ----------------------------------------------------------------------------- one row per config
 
+
 def paper_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per config with mean/std/min/max over seeds of every headline metric."""
     runs = with_configs(runs)
     keys = config_columns(runs) + ["config_id"]
-    return _spread(runs, keys, list(PAPER_METRICS)).sort_values(["scheme", "contrast_ratio"], kind="stable",
-                                                                ignore_index=True)
+    return _spread(runs, keys, list(PAPER_METRICS)).sort_values(
+        ["scheme", "contrast_ratio"], kind="stable", ignore_index=True
+    )
 
 
 def format_threshold(t: float, digits: int = 3) -> str:
@@ -329,11 +374,15 @@ def _pm(row, metric: str, kind) -> str:
     return text
 
 
-HEADLINE = (("F1 (default)", "eval/f1", False), ("best F1", "eval/best_f1", False),
-            ("at t", "eval/best_threshold", "sig"), ("AUROC", "eval/auroc", False),
-            ("false refusal (II)", "eval/false_refusal_rate", True),
-            ("missed refusal (I)", "eval/missed_refusal_rate", True),
-            ("contrast refused", "eval/refusal_rate/contrast", True))
+HEADLINE = (
+    ("F1 (default)", "eval/f1", False),
+    ("best F1", "eval/best_f1", False),
+    ("at t", "eval/best_threshold", "sig"),
+    ("AUROC", "eval/auroc", False),
+    ("false refusal (II)", "eval/false_refusal_rate", True),
+    ("missed refusal (I)", "eval/missed_refusal_rate", True),
+    ("contrast refused", "eval/refusal_rate/contrast", True),
+)
 
 
 def headline_frame(paper: pd.DataFrame) -> pd.DataFrame:

@@ -41,14 +41,27 @@ def tradeoff_figure(pts: pd.DataFrame):
         x, y = 100 * g["false_refusal_rate"].to_numpy(float), 100 * g["refusal_rate"].to_numpy(float)
         if family in CURVES:
             order = x.argsort(kind="stable")
-            ax.plot(x[order], y[order], lw=1.6 if family == "threshold" else 1.0,
-                    ls="-" if family == "threshold" else "--", drawstyle="default", label=method)
+            ax.plot(
+                x[order],
+                y[order],
+                lw=1.6 if family == "threshold" else 1.0,
+                ls="-" if family == "threshold" else "--",
+                drawstyle="default",
+                label=method,
+            )
             continue
-        (line,) = ax.plot(x, y, marker=MARKERS.get(family, "o"), ms=5, lw=0.8, ls=":" if len(g) > 1 else "none",
-                          label=method)
+        (line,) = ax.plot(
+            x, y, marker=MARKERS.get(family, "o"), ms=5, lw=0.8, ls=":" if len(g) > 1 else "none", label=method
+        )
         for xi, yi, p in zip(x, y, g["param"]):
-            ax.annotate(_label(family, p), (xi, yi), fontsize=6, xytext=(3, -8), textcoords="offset points",
-                        color=line.get_color())
+            ax.annotate(
+                _label(family, p),
+                (xi, yi),
+                fontsize=6,
+                xytext=(3, -8),
+                textcoords="offset points",
+                color=line.get_color(),
+            )
     ax.set_xlabel("false-refusal rate: should-answer prompts refused (%)", fontsize=8)
     ax.set_ylabel("refusal rate: should-refuse prompts refused (%)", fontsize=8)
     ax.set_xlim(-2, 102)
@@ -62,4 +75,3 @@ def tradeoff_figure(pts: pd.DataFrame):
 
 def tradeoff(pts: pd.DataFrame, path: Path) -> Path | None:
     return save(tradeoff_figure(pts), path)
-

@@ -32,8 +32,9 @@ CACHE_VERSION = 1
 def default_cache_dir() -> Path:
     import os
 
-    base = os.environ.get("REFUSAL_LAB_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
-                                                                 os.path.expanduser("~/.cache"), "refusal-lab")
+    base = os.environ.get("REFUSAL_LAB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "refusal-lab"
+    )
     return Path(base) / "wandb-api"
 
 
@@ -51,9 +52,16 @@ def build_filters(group: str | None = None, tags: list[str] | None = None, confi
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def load_wandb_project(project_path: str, group: str | None = None, tags: list[str] | None = None,
-                       config: dict | None = None, api=None, cache_dir: Path | str | None = None,
-                       per_page: int = 100, stats: dict | None = None) -> SweepData:
+def load_wandb_project(
+    project_path: str,
+    group: str | None = None,
+    tags: list[str] | None = None,
+    config: dict | None = None,
+    api=None,
+    cache_dir: Path | str | None = None,
+    per_page: int = 100,
+    stats: dict | None = None,
+) -> SweepData:
     """Every run of entity/project matching the filters, as SweepData.
 
     `stats` (optional dict) receives counters: listed, cache_hits, downloads."""
@@ -71,7 +79,9 @@ def load_wandb_project(project_path: str, group: str | None = None, tags: list[s
 
     warnings: list[str] = []
     records: list[RunRecord] = []
-    for run in api.runs(project_path, filters=build_filters(group, tags, config), order="+created_at", per_page=per_page):
+    for run in api.runs(
+        project_path, filters=build_filters(group, tags, config), order="+created_at", per_page=per_page
+    ):
         stats["listed"] += 1
         if (_attr(run, "job_type") or None) == ANALYSIS_JOB_TYPE:
             continue
@@ -100,12 +110,29 @@ def _record(run, project_path: str, run_cache: Path, stats: dict, warnings: list
         summary = dict(_attr(run, "summary_metrics") or {})
         curve = _download_curve(run, summary, stats, warnings)
         if state in ENDED_STATES:
-            _write_entry(entry_path, {"version": CACHE_VERSION, "state": state, "heartbeat_at": heartbeat,
-                                      "config": config, "summary": summary, "curve": curve})
-    return RunRecord(run_id=run.id, name=_attr(run, "name") or run.id, group=_attr(run, "group") or None,
-                     tags=list(_attr(run, "tags") or []), state=state, job_type=_attr(run, "job_type") or None,
-                     location=f"{project_path}/{run.id}", config=config, summary=summary,
-                     curve=pd.DataFrame(curve["data"], columns=curve["columns"]) if curve else None)
+            _write_entry(
+                entry_path,
+                {
+                    "version": CACHE_VERSION,
+                    "state": state,
+                    "heartbeat_at": heartbeat,
+                    "config": config,
+                    "summary": summary,
+                    "curve": curve,
+                },
+            )
+    return RunRecord(
+        run_id=run.id,
+        name=_attr(run, "name") or run.id,
+        group=_attr(run, "group") or None,
+        tags=list(_attr(run, "tags") or []),
+        state=state,
+        job_type=_attr(run, "job_type") or None,
+        location=f"{project_path}/{run.id}",
+        config=config,
+        summary=summary,
+        curve=pd.DataFrame(curve["data"], columns=curve["columns"]) if curve else None,
+    )
 
 
 def _unwrap(config: dict) -> dict:
@@ -140,11 +167,11 @@ def _read_entry(path: Path) -> dict | None:
     try:
         entry = json.loads(path.read_text())
     except ValueError:
-        return None                    # a torn cache file is just a miss
+        return None  # a torn cache file is just a miss
     return entry if entry.get("version") == CACHE_VERSION else None
 
 
 def _write_entry(path: Path, entry: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(entry, default=str))
-    tmp.replace(path)                  # atomic: a crash never leaves half an entry
+    tmp.replace(path)  # atomic: a crash never leaves half an entry

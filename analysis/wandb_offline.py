@@ -75,7 +75,7 @@ STATE_INCOMPLETE = "incomplete"
 _FILE_IDENT = b":W&B"
 _FILE_MAGIC = 0xBEE1
 _FILE_VERSION = 0
-_HEADER_LEN = 7          # both the file header and each chunk header are 7 bytes
+_HEADER_LEN = 7  # both the file header and each chunk header are 7 bytes
 _BLOCK_LEN = 32 * 1024
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 # CRC of a chunk = crc32(type byte + payload); seed with the type byte's CRC.
@@ -85,7 +85,7 @@ _CHUNK_HEADER = struct.Struct("<IHB")
 _RUN_DIR_GLOB = "offline-run-*"
 _RUN_DIR_RE = re.compile(r"^offline-run-.*-(?P<id>[^-]+)$")
 _RUN_FILE_RE = re.compile(r"^run-(?P<id>.+)\.wandb$")
-_INTERNAL_KEY = "_wandb"   # wandb's own bookkeeping in config and summary
+_INTERNAL_KEY = "_wandb"  # wandb's own bookkeeping in config and summary
 _TABLE_TYPES = ("table-file",)
 
 
@@ -94,23 +94,24 @@ class OfflineRun:
     """One offline W&B run as read from its directory."""
 
     id: str
-    name: str                    # display name; the run id when none was set
+    name: str  # display name; the run id when none was set
     project: str | None
     group: str | None
     job_type: str | None
     tags: list[str]
-    config: dict                 # plain values, nested dicts kept, no "_wandb"
-    summary: dict                # final values, e.g. {"eval/f1": 0.8, "_step": 9}; no "_wandb"
-    history: list[dict]          # one dict per logged step, in logged order, with "_step"
+    config: dict  # plain values, nested dicts kept, no "_wandb"
+    summary: dict  # final values, e.g. {"eval/f1": 0.8, "_step": 9}; no "_wandb"
+    history: list[dict]  # one dict per logged step, in logged order, with "_step"
     tables: dict[str, pd.DataFrame]  # logged wandb.Table values by key (last logged wins)
-    state: str                   # "finished" | "failed" | "incomplete"
+    state: str  # "finished" | "failed" | "incomplete"
     run_dir: Path
     exit_code: int | None = None
-    wandb_version: str | None = None   # the version that wrote the file, when recorded
+    wandb_version: str | None = None  # the version that wrote the file, when recorded
     warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- discovery
+
 
 def find_offline_runs(root: Path | str) -> list[Path]:
     """Every offline run directory at or below ``root``, sorted.
@@ -132,7 +133,7 @@ def find_offline_runs(root: Path | str) -> list[Path]:
             if p.match(_RUN_DIR_GLOB) and not p.is_symlink():
                 if _is_run_dir(p):
                     found.append(p)
-                continue          # offline runs do not nest
+                continue  # offline runs do not nest
             keep.append(d)
         dirnames[:] = keep
     return sorted(found)
@@ -148,6 +149,7 @@ def read_offline_runs(root: Path | str) -> list[OfflineRun]:
 
 
 # ----------------------------------------------------------------------------- reading
+
 
 def read_offline_run(run_dir: Path | str) -> OfflineRun:
     """Read one offline run directory (or its ``run-*.wandb`` file).
@@ -184,8 +186,10 @@ def read_offline_run(run_dir: Path | str) -> OfflineRun:
     else:
         state = STATE_FINISHED if st.exit_code == 0 else STATE_FAILED
     if truncated:
-        warnings.append(f"{wandb_file.name}: file ends inside a record (killed or still running); "
-                        "read up to the last complete record")
+        warnings.append(
+            f"{wandb_file.name}: file ends inside a record (killed or still running); "
+            "read up to the last complete record"
+        )
 
     summary = st.summary.resolve(warnings)
     if state == STATE_INCOMPLETE or not st.summary:
@@ -250,11 +254,13 @@ def _pb():
     global _PB
     if _PB is None:
         from wandb.proto import wandb_internal_pb2
+
         _PB = wandb_internal_pb2
     return _PB
 
 
 # ----------------------------------------------------------------------------- framing
+
 
 def _split_records(data: bytes, warnings: list[str], where: Path) -> tuple[list[bytes], bool]:
     """The record payloads of a .wandb file, and whether it ends inside a record."""
@@ -268,42 +274,44 @@ def _split_records(data: bytes, warnings: list[str], where: Path) -> tuple[list[
     if ident != _FILE_IDENT or magic != _FILE_MAGIC:
         raise ValueError(f"{where}: not a W&B transaction log (header {data[:7]!r})")
     if version != _FILE_VERSION:
-        raise ValueError(f"{where}: transaction log version {version} is not supported "
-                         f"(this reader knows version {_FILE_VERSION}; wandb {WANDB_SUPPORTED})")
+        raise ValueError(
+            f"{where}: transaction log version {version} is not supported "
+            f"(this reader knows version {_FILE_VERSION}; wandb {WANDB_SUPPORTED})"
+        )
 
     n = len(data)
     pos = _HEADER_LEN
     payloads: list[bytes] = []
-    parts: list[bytes] | None = None   # chunks of a FIRST..LAST record being assembled
+    parts: list[bytes] | None = None  # chunks of a FIRST..LAST record being assembled
     truncated = False
     bad_chunks = 0
     crc32 = zlib.crc32
     unpack = _CHUNK_HEADER.unpack_from
     while pos < n:
         block_left = _BLOCK_LEN - pos % _BLOCK_LEN
-        if block_left < _HEADER_LEN:           # zero trailer of a block
+        if block_left < _HEADER_LEN:  # zero trailer of a block
             pos += block_left
             continue
         if pos + _HEADER_LEN > n:
-            truncated = True                   # file ends inside a chunk header
+            truncated = True  # file ends inside a chunk header
             break
         crc, length, ctype = unpack(data, pos)
         if crc == 0 and length == 0 and ctype == 0:
-            pos += block_left                  # zeroed rest of block (preallocated file)
+            pos += block_left  # zeroed rest of block (preallocated file)
             continue
         end = pos + _HEADER_LEN + length
         if end > pos + block_left or ctype not in _TYPE_CRC:
-            bad_chunks += 1                    # corrupt header: resume at the next block
+            bad_chunks += 1  # corrupt header: resume at the next block
             parts = None
             pos += block_left
             continue
         if end > n:
-            truncated = True                   # file ends inside a chunk payload
+            truncated = True  # file ends inside a chunk payload
             break
-        chunk = data[pos + _HEADER_LEN:end]
+        chunk = data[pos + _HEADER_LEN : end]
         pos = end
         if crc32(chunk, _TYPE_CRC[ctype]) != crc:
-            bad_chunks += 1                    # corrupt payload: drop it and its record
+            bad_chunks += 1  # corrupt payload: drop it and its record
             parts = None
             continue
         if ctype == _FULL:
@@ -315,7 +323,7 @@ def _split_records(data: bytes, warnings: list[str], where: Path) -> tuple[list[
             if parts is not None:
                 bad_chunks += 1
             parts = [chunk]
-        elif parts is None:                    # MIDDLE/LAST without FIRST (after corruption)
+        elif parts is None:  # MIDDLE/LAST without FIRST (after corruption)
             bad_chunks += 1
         elif ctype == _MIDDLE:
             parts.append(chunk)
@@ -324,7 +332,7 @@ def _split_records(data: bytes, warnings: list[str], where: Path) -> tuple[list[
             payloads.append(b"".join(parts))
             parts = None
     if parts is not None:
-        truncated = True                       # FIRST/MIDDLE seen, LAST never written
+        truncated = True  # FIRST/MIDDLE seen, LAST never written
     if bad_chunks:
         warnings.append(f"{name}: skipped {bad_chunks} corrupt or orphaned chunk(s)")
     return payloads, truncated
@@ -332,9 +340,21 @@ def _split_records(data: bytes, warnings: list[str], where: Path) -> tuple[list[
 
 # ----------------------------------------------------------------------------- records
 
+
 class _State:
-    __slots__ = ("run_id", "display_name", "project", "group", "job_type", "tags", "config",
-                 "summary", "history", "exit_code", "wandb_version")
+    __slots__ = (
+        "run_id",
+        "display_name",
+        "project",
+        "group",
+        "job_type",
+        "tags",
+        "config",
+        "summary",
+        "history",
+        "exit_code",
+        "wandb_version",
+    )
 
     def __init__(self):
         self.run_id = ""
@@ -388,13 +408,13 @@ def _path(item) -> tuple[str, ...]:
 
 
 _NUMBER_START = frozenset("-0123456789")
-_json_decode = json.JSONDecoder().decode   # accepts NaN / Infinity / -Infinity, which wandb writes
+_json_decode = json.JSONDecoder().decode  # accepts NaN / Infinity / -Infinity, which wandb writes
 
 
 def _json(text: str, warnings: list[str]) -> Any:
     if not text:
         return None
-    if text[0] in _NUMBER_START:             # fast path: most logged values are numbers
+    if text[0] in _NUMBER_START:  # fast path: most logged values are numbers
         try:
             if "." in text or "e" in text or "E" in text or "I" in text:
                 return float(text)
@@ -423,7 +443,7 @@ def _item_value(item, warnings: list[str]) -> Any:
                 return None
             if which == "json":
                 return _json(item.json, warnings)
-            return getattr(item, which)          # boolean | integer | number | text
+            return getattr(item, which)  # boolean | integer | number | text
     return _json(item.value_json, warnings)
 
 
@@ -462,7 +482,7 @@ class _Updates:
         ops = self.ops
         for item in rec.update:
             path = _path(item)
-            ops.pop(path, None)              # re-insert so that dict order = order of last write
+            ops.pop(path, None)  # re-insert so that dict order = order of last write
             ops[path] = item.value_json
         for item in rec.remove:
             path = _path(item)
@@ -514,13 +534,13 @@ def _unwrap_config(config: dict) -> dict:
     wrapped; a user value that merely looks like a wrapper is left alone.
     """
     entries = {k: v for k, v in config.items() if k != _INTERNAL_KEY}
-    if entries and all(isinstance(v, dict) and "value" in v and set(v) <= {"value", "desc"}
-                       for v in entries.values()):
+    if entries and all(isinstance(v, dict) and "value" in v and set(v) <= {"value", "desc"} for v in entries.values()):
         return {k: (v["value"] if k != _INTERNAL_KEY else v) for k, v in config.items()}
     return config
 
 
 # ----------------------------------------------------------------------------- tables
+
 
 def _table_refs(value: Any, name: str, out: dict[str, str]) -> None:
     if isinstance(value, dict):
@@ -532,8 +552,7 @@ def _table_refs(value: Any, name: str, out: dict[str, str]) -> None:
                 _table_refs(v, f"{name}.{k}", out)
 
 
-def _load_tables(run_dir: Path, history: list[dict], summary: dict,
-                 warnings: list[str]) -> dict[str, pd.DataFrame]:
+def _load_tables(run_dir: Path, history: list[dict], summary: dict, warnings: list[str]) -> dict[str, pd.DataFrame]:
     """DataFrames for wandb.Table values, keyed by the key they were logged under.
 
     A key logged several times maps to its last table (the summary's when it

@@ -31,15 +31,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-N_PROMPTS = {"incomplete": 10, "unsupported": 10, "indeterminate": 10, "humanizing": 10, "safety": 10,
-             "contrast": 15, "general": 15}
+N_PROMPTS = {
+    "incomplete": 10,
+    "unsupported": 10,
+    "indeterminate": 10,
+    "humanizing": 10,
+    "safety": 10,
+    "contrast": 15,
+    "general": 15,
+}
 SWEEP_ID = "bench-500"
 
 
 def job_grid(n: int) -> list[dict]:
     """scheme x contrast ratio x mix.total x seed, cut to n jobs."""
-    combos = itertools.product(("single", "category"), (0.0, 0.25, 0.5, 1.0, 2.0), (200, 500, 1000, 2000, 4000),
-                               range(100))
+    combos = itertools.product(
+        ("single", "category"), (0.0, 0.25, 0.5, 1.0, 2.0), (200, 500, 1000, 2000, 4000), range(100)
+    )
     jobs = [{"scheme": s, "cr": c, "total": t, "seed": d} for s, c, t, d in combos]
     jobs.sort(key=lambda j: (j["seed"], j["scheme"], j["cr"], j["total"]))
     return jobs[:n]
@@ -58,13 +66,17 @@ def synthetic_scores(job: dict) -> pd.DataFrame:
         logit = rng.normal(centre + np.log10(job["total"]) / 4, 1.2, n)
         p_ref = 1 / (1 + np.exp(-logit))
         for i in range(n):
-            r = {"id": f"{kind}-{i}", "source": "refusal" if refuse else kind,
-                 "category": SLUG_TO_CATEGORY[kind] if refuse else "", "should_refuse": refuse}
+            r = {
+                "id": f"{kind}-{i}",
+                "source": "refusal" if refuse else kind,
+                "category": SLUG_TO_CATEGORY[kind] if refuse else "",
+                "should_refuse": refuse,
+            }
             if job["scheme"] == "single":
                 r["p[respond]"], r["p[refuse]"] = 1 - p_ref[i], p_ref[i]
             else:
                 share = rng.dirichlet(np.ones(5) * 0.5)
-                if refuse:   # the right category gets most of the refusal mass
+                if refuse:  # the right category gets most of the refusal mass
                     share = 0.3 * share + 0.7 * (np.arange(5) == list(CATEGORY_SLUGS.values()).index(kind))
                 r["p[respond]"] = 1 - p_ref[i]
                 for t, s in zip(tokens[1:], share):
@@ -88,10 +100,16 @@ def summarise(scores: pd.DataFrame, scheme: str):
     curve = metrics.threshold_curve(score, y)
     best_f1, best_t = metrics.best_threshold(curve)
     at = metrics.binary_metrics(refused, y)
-    summary = {f"eval/{k}": at[k] for k in ("f1", "precision", "recall", "false_refusal_rate", "missed_refusal_rate",
-                                             "refusal_rate")}
-    summary |= {"eval/auroc": metrics.auroc(score, y), "eval/best_f1": best_f1, "eval/best_threshold": best_t,
-                "eval/n_prompts": len(y)}
+    summary = {
+        f"eval/{k}": at[k]
+        for k in ("f1", "precision", "recall", "false_refusal_rate", "missed_refusal_rate", "refusal_rate")
+    }
+    summary |= {
+        "eval/auroc": metrics.auroc(score, y),
+        "eval/best_f1": best_f1,
+        "eval/best_threshold": best_t,
+        "eval/n_prompts": len(y),
+    }
     groups = [refusal_rate_key(s, c or None) for s, c in zip(scores["source"], scores["category"])]
     for g, rate in metrics.refusal_rates_by_group(refused, groups).items():
         summary[f"eval/refusal_rate/{g}"] = rate
@@ -112,7 +130,11 @@ def write_runs(args: tuple[Path, list[tuple[int, dict]]]) -> int:
         run_dir = root / "runs" / f"{index:04d}"
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg = to_dict(RunConfig())
-        cfg["tokens"]["scheme"], cfg["mix"]["contrast_ratio"], cfg["mix"]["total"] = job["scheme"], job["cr"], job["total"]
+        cfg["tokens"]["scheme"], cfg["mix"]["contrast_ratio"], cfg["mix"]["total"] = (
+            job["scheme"],
+            job["cr"],
+            job["total"],
+        )
         cfg["seed"] = cfg["train"]["seed"] = job["seed"]
         cfg["logger"]["group"] = SWEEP_ID
         scores = synthetic_scores(job)
@@ -120,8 +142,14 @@ def write_runs(args: tuple[Path, list[tuple[int, dict]]]) -> int:
         (run_dir / "config.json").write_text(json.dumps(cfg))
         scores.to_csv(run_dir / "scores.csv", index=False)
         curve.to_csv(run_dir / "threshold_curve.csv", index=False)
-        run = wandb.init(project="refusal-lab", group=SWEEP_ID, name=f"bench-{index:04d}", mode="offline",
-                         dir=str(run_dir), config=cfg)
+        run = wandb.init(
+            project="refusal-lab",
+            group=SWEEP_ID,
+            name=f"bench-{index:04d}",
+            mode="offline",
+            dir=str(run_dir),
+            config=cfg,
+        )
         for step in range(0, 100, 10):
             run.log({"train/loss": 5.0 / (1 + step)}, step=step)
         run.log({"eval/threshold_curve": wandb.Table(dataframe=curve)}, step=100)
@@ -142,14 +170,36 @@ def build(root: Path, n: int, workers: int) -> float:
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         assert sum(pool.map(write_runs, blocks)) == n
-    manifest_jobs = [{"index": i, "overrides": [f"tokens={j['scheme']}", f"mix.contrast_ratio={j['cr']}",
-                                                 f"mix.total={j['total']}", f"seed={j['seed']}"],
-                      "run_dir": f"runs/{i:04d}", "slurm_job_id": str(1000 + i), "status": "completed", "log": None}
-                     for i, j in jobs]
-    manifest_jobs += [{"index": n + k, "overrides": ["tokens=category", "mix.contrast_ratio=2.0", f"seed={900 + k}"],
-                       "run_dir": f"runs/never-{k}", "slurm_job_id": None, "status": "pending", "log": None} for k in range(3)]
-    (root / "sweep_manifest.json").write_text(json.dumps({"sweep_id": SWEEP_ID, "created": "2026-01-01T00:00:00",
-                                                          "jobs": manifest_jobs}))
+    manifest_jobs = [
+        {
+            "index": i,
+            "overrides": [
+                f"tokens={j['scheme']}",
+                f"mix.contrast_ratio={j['cr']}",
+                f"mix.total={j['total']}",
+                f"seed={j['seed']}",
+            ],
+            "run_dir": f"runs/{i:04d}",
+            "slurm_job_id": str(1000 + i),
+            "status": "completed",
+            "log": None,
+        }
+        for i, j in jobs
+    ]
+    manifest_jobs += [
+        {
+            "index": n + k,
+            "overrides": ["tokens=category", "mix.contrast_ratio=2.0", f"seed={900 + k}"],
+            "run_dir": f"runs/never-{k}",
+            "slurm_job_id": None,
+            "status": "pending",
+            "log": None,
+        }
+        for k in range(3)
+    ]
+    (root / "sweep_manifest.json").write_text(
+        json.dumps({"sweep_id": SWEEP_ID, "created": "2026-01-01T00:00:00", "jobs": manifest_jobs})
+    )
     (root / "COMPLETE").write_text(str(n))
     return time.perf_counter() - t0
 
@@ -194,10 +244,14 @@ def main(argv=None) -> int:
     total = t3 - t0
     assert len(data.runs) == n_base == args.runs, (len(data.runs), n_base)
     assert len(result.tables["unfinished_jobs"]) == 3
-    print(f"runs analysed: {len(data.runs)} ({len(result.tables['paper_table'])} configs), "
-          f"unfinished planned jobs listed: {len(result.tables['unfinished_jobs'])}")
-    print(f"analysis total: {total:.2f} s  (read runs {t1 - t0:.2f} s, tables {t2 - t1:.2f} s, "
-          f"CSV + figures + report {t3 - t2:.2f} s)  goal < 30 s: {'met' if total < 30 else 'NOT met'}")
+    print(
+        f"runs analysed: {len(data.runs)} ({len(result.tables['paper_table'])} configs), "
+        f"unfinished planned jobs listed: {len(result.tables['unfinished_jobs'])}"
+    )
+    print(
+        f"analysis total: {total:.2f} s  (read runs {t1 - t0:.2f} s, tables {t2 - t1:.2f} s, "
+        f"CSV + figures + report {t3 - t2:.2f} s)  goal < 30 s: {'met' if total < 30 else 'NOT met'}"
+    )
     print(f"baseline (read {n_base} summary.json into a DataFrame): {base_s:.3f} s")
     print(f"ratio analysis / baseline: {total / base_s:.0f}x   report: {written.report}")
     return 0

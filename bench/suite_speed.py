@@ -32,13 +32,17 @@ def builtin_sets(n: int):
 
     pools = builtin_pools()
     refuse, answer = pools["refusal"][: n // 2], (pools["contrast"] + pools["general"])[: n - n // 2]
-    return [LoadedSet(EvalSetConfig(name="builtin_refuse"), refuse, "builtin"),
-            LoadedSet(EvalSetConfig(name="builtin_answer"), answer, "builtin")]
+    return [
+        LoadedSet(EvalSetConfig(name="builtin_refuse"), refuse, "builtin"),
+        LoadedSet(EvalSetConfig(name="builtin_answer"), answer, "builtin"),
+    ]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--checkpoint", help="a refusal-lab checkpoint with control tokens (default: train a tiny one here)")
+    ap.add_argument(
+        "--checkpoint", help="a refusal-lab checkpoint with control tokens (default: train a tiny one here)"
+    )
     ap.add_argument("--suite", help="a suite preset (e.g. coconot); default: two sets from the builtin data")
     ap.add_argument("--prompts", type=int, default=200, help="prompts in all (split over the sets)")
     ap.add_argument("--new-tokens", type=int, default=32, help="greedy tokens generated per prompt")
@@ -71,19 +75,26 @@ def main() -> int:
         suite_eval.score_set(model, tokenizer, s, pol, score_opts)
     t_score_total = time.perf_counter() - t0
 
-    gen_opts = suite_eval.SuiteOptions(batch_size=args.batch_size, max_new_tokens=args.new_tokens, max_prompts=per_set,
-                                       judges=["pattern"])
+    gen_opts = suite_eval.SuiteOptions(
+        batch_size=args.batch_size, max_new_tokens=args.new_tokens, max_prompts=per_set, judges=["pattern"]
+    )
     t0 = time.perf_counter()
     for s in sets:
         suite_eval.generate_set(model, tokenizer, s, gen_opts)
     t_gen_total = time.perf_counter() - t0
 
-    print(f"{n} prompts in {len(sets)} sets, {args.new_tokens} new tokens, batch {args.batch_size}, {args.threads} thread(s)")
+    print(
+        f"{n} prompts in {len(sets)} sets, {args.new_tokens} new tokens, batch {args.batch_size}, {args.threads} thread(s)"
+    )
     print(f"scoring (one forward pass):   {n / t_score_total:8.1f} prompts/s")
     print(f"generate-then-judge:          {n / t_gen_total:8.1f} prompts/s")
     print(f"ratio: generate-then-judge takes {t_gen_total / t_score_total:.1f}x the time of scoring")
-    stages = {"load data": t_data, "load model": t_model, "score": score_opts.timings.get("score", 0.0),
-              **{k: v for k, v in gen_opts.timings.items()}}
+    stages = {
+        "load data": t_data,
+        "load model": t_model,
+        "score": score_opts.timings.get("score", 0.0),
+        **{k: v for k, v in gen_opts.timings.items()},
+    }
     other = t_score_total + t_gen_total - sum(v for k, v in stages.items() if k not in ("load data", "load model"))
     stages["tokenize, decide, tables"] = max(other, 0.0)
     total = sum(stages.values())

@@ -32,15 +32,28 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     ratios = ",".join(f"{i / max(1, args.jobs - 1):.3g}" for i in range(args.jobs))
-    cpus = int(subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=True).stdout.split()[0])
+    cpus = int(
+        subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, check=True).stdout.split()[0]
+    )
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
         sweep_dir = Path(tmp) / "sweep"
-        overrides = ["launcher=slurm_dev", "hydra.launcher.wait=false", f"hydra.sweep.dir={sweep_dir}",
-                     f"train.max_steps={args.steps}", "mix.total=120", "eval.max_prompts=60", "eval.samples_per_kind=0",
-                     "train.threads=1", f"mix.contrast_ratio={ratios}"]
+        overrides = [
+            "launcher=slurm_dev",
+            "hydra.launcher.wait=false",
+            f"hydra.sweep.dir={sweep_dir}",
+            f"train.max_steps={args.steps}",
+            "mix.total=120",
+            "eval.max_prompts=60",
+            "eval.samples_per_kind=0",
+            "train.threads=1",
+            f"mix.contrast_ratio={ratios}",
+        ]
         t0 = time.time()
-        subprocess.run([sys.executable, "-c", "from refusal_lab.cli import main; main()", "-m", *overrides], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-c", "from refusal_lab.cli import main; main()", "-m", *overrides],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         t_submitted = time.time()
         manifest = sweeps.wait(sweep_dir, poll_s=0.5, timeout_s=1800, echo=lambda s: None)
         wall = time.time() - t0
@@ -54,10 +67,14 @@ def main() -> None:
             startup.append(events["start"].get("startup_s", float("nan")))
     slots = min(args.jobs, cpus)  # slurm_dev asks for 1 CPU per job
     ideal = sum(own) / slots
-    print(f"sweep of {args.jobs} jobs x {args.steps} steps on {cpus} CPU slot(s); planning+submit {t_submitted - t0:.2f} s")
+    print(
+        f"sweep of {args.jobs} jobs x {args.steps} steps on {cpus} CPU slot(s); planning+submit {t_submitted - t0:.2f} s"
+    )
     print(f"job own run times (s): {', '.join(f'{x:.1f}' for x in own)}; sum {sum(own):.1f}")
-    print(f"job start-up before its first line (process start -> SweepJob start, s): median {statistics.median(startup):.2f}, "
-          f"max {max(startup):.2f}")
+    print(
+        f"job start-up before its first line (process start -> SweepJob start, s): median {statistics.median(startup):.2f}, "
+        f"max {max(startup):.2f}"
+    )
     print(f"sweep wall time {wall:.1f} s; ideal packed wall time {ideal:.1f} s (sum / {slots} slots)")
     print(f"wall / sum of job times   = {wall / sum(own):.2f}")
     print(f"overhead ratio wall/ideal = {wall / ideal:.2f}")

@@ -9,14 +9,14 @@ import importlib
 import sys
 
 SUBCOMMANDS = {
-    "train": "refusal_lab.commands.train",          # one run: data -> mix -> model -> train -> eval -> report
-    "eval": "refusal_lab.commands.eval",            # score a checkpoint under a policy
+    "train": "refusal_lab.commands.train",  # one run: data -> mix -> model -> train -> eval -> report
+    "eval": "refusal_lab.commands.eval",  # score a checkpoint under a policy
     "calibrate": "refusal_lab.commands.calibrate",  # thresholds that meet target refusal rates -> policy YAML
-    "serve": "refusal_lab.commands.serve",          # OpenAI-compatible endpoint with a policy
-    "sweep": "refusal_lab.commands.sweep",          # validated sweeps, dry-run, Slurm dispatch and status
-    "analyze": "refusal_lab.commands.analyze",      # W&B / sweep-dir analysis: tables, plots, report
-    "tradeoff": "refusal_lab.commands.tradeoff",    # token model vs retrained / steered / prompted baselines
-    "lm-eval": "refusal_lab.commands.lm_eval",      # lm-evaluation-harness through the chat template + [respond]
+    "serve": "refusal_lab.commands.serve",  # OpenAI-compatible endpoint with a policy
+    "sweep": "refusal_lab.commands.sweep",  # validated sweeps, dry-run, Slurm dispatch and status
+    "analyze": "refusal_lab.commands.analyze",  # W&B / sweep-dir analysis: tables, plots, report
+    "tradeoff": "refusal_lab.commands.tradeoff",  # token model vs retrained / steered / prompted baselines
+    "lm-eval": "refusal_lab.commands.lm_eval",  # lm-evaluation-harness through the chat template + [respond]
 }
 
 

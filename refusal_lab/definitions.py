@@ -36,9 +36,9 @@ CATEGORY_SLUGS: dict[str, str] = {
 SLUG_TO_CATEGORY: dict[str, str] = {v: k for k, v in CATEGORY_SLUGS.items()}
 
 # Sources every example row carries in its origin columns.
-SOURCE_REFUSAL = "refusal"      # should refuse (CoCoNot original or builtin)
-SOURCE_CONTRAST = "contrast"    # looks risky, should be answered
-SOURCE_GENERAL = "general"      # ordinary instructions, should be answered
+SOURCE_REFUSAL = "refusal"  # should refuse (CoCoNot original or builtin)
+SOURCE_CONTRAST = "contrast"  # looks risky, should be answered
+SOURCE_GENERAL = "general"  # ordinary instructions, should be answered
 SOURCES: tuple[str, ...] = (SOURCE_REFUSAL, SOURCE_CONTRAST, SOURCE_GENERAL)
 
 # Token schemes and their control tokens.

@@ -17,7 +17,10 @@ from urllib.parse import urlparse
 from refusal_lab.config import ConfigError, RunConfig
 from refusal_lab.paths import project_file
 
-COCONOT_FILES = {"refusal_source": ["coconot_eval.jsonl"], "contrast_source": ["coconot_pref.jsonl", "coconot_contrast_eval.jsonl"]}
+COCONOT_FILES = {
+    "refusal_source": ["coconot_eval.jsonl"],
+    "contrast_source": ["coconot_pref.jsonl", "coconot_contrast_eval.jsonl"],
+}
 
 
 def _looks_like_path(name: str) -> bool:
@@ -29,22 +32,30 @@ def file_problems(cfg: RunConfig) -> list[str]:
     problems, m, data, tr = [], cfg.model, cfg.data, cfg.train
     if m.kind in ("hf", "gguf") and m.name_or_path and m.name_or_path != "???" and _looks_like_path(m.name_or_path):
         if not Path(m.name_or_path).expanduser().exists():
-            problems.append(f"model.name_or_path={m.name_or_path!r}: no such {'folder' if m.kind == 'hf' else '.gguf file'}; "
-                            "give an existing path" + (" or a Hugging Face model name" if m.kind == "hf" else ""))
+            problems.append(
+                f"model.name_or_path={m.name_or_path!r}: no such {'folder' if m.kind == 'hf' else '.gguf file'}; "
+                "give an existing path" + (" or a Hugging Face model name" if m.kind == "hf" else "")
+            )
     for key, files in COCONOT_FILES.items():
         if getattr(data, key) == "coconot_local":
             missing = [f for f in files if not (Path(data.coconot_path) / f).is_file()]
             if missing:
-                problems.append(f"data.coconot_path={data.coconot_path!r}: {', '.join(missing)} not found (needed by data.{key}=coconot_local); "
-                                "point it at the CoCoNot folder (or set REFUSAL_LAB_SHARED_DATA) or use data=coconot_hf")
+                problems.append(
+                    f"data.coconot_path={data.coconot_path!r}: {', '.join(missing)} not found (needed by data.{key}=coconot_local); "
+                    "point it at the CoCoNot folder (or set REFUSAL_LAB_SHARED_DATA) or use data=coconot_hf"
+                )
                 break
     if data.general_source == "jsonl" and data.general_path and not Path(data.general_path).exists():
-        problems.append(f"data.general_path={data.general_path!r}: does not exist; point it at a .jsonl file or a folder of them")
+        problems.append(
+            f"data.general_path={data.general_path!r}: does not exist; point it at a .jsonl file or a folder of them"
+        )
     if tr.backend == "deepspeed" and tr.deepspeed_config:
         given = Path(tr.deepspeed_config)
         if not (given.is_file() or project_file(given).is_file()):
-            problems.append(f"train.deepspeed_config={tr.deepspeed_config!r}: no such file; use train=deepspeed_zero2 / deepspeed_zero3 "
-                            "or an existing DeepSpeed JSON")
+            problems.append(
+                f"train.deepspeed_config={tr.deepspeed_config!r}: no such file; use train=deepspeed_zero2 / deepspeed_zero3 "
+                "or an existing DeepSpeed JSON"
+            )
     return problems
 
 
@@ -74,8 +85,10 @@ def wandb_key_problems(cfg: RunConfig, environ=os.environ) -> list[str]:
             return []
     except (netrc.NetrcParseError, OSError):
         pass
-    return [f"logger.mode='online': no W&B key (WANDB_API_KEY unset, no {host} entry in ~/.netrc); "
-            "run `wandb login`, export WANDB_API_KEY, or use logger=wandb_offline (sync later) or logger=disabled"]
+    return [
+        f"logger.mode='online': no W&B key (WANDB_API_KEY unset, no {host} entry in ~/.netrc); "
+        "run `wandb login`, export WANDB_API_KEY, or use logger=wandb_offline (sync later) or logger=disabled"
+    ]
 
 
 def launch_problems(cfg: RunConfig, environ=None) -> list[str]:
@@ -84,8 +97,10 @@ def launch_problems(cfg: RunConfig, environ=None) -> list[str]:
 
     dist_env = distributed.detect(dict(os.environ) if environ is None else environ)
     if dist_env.world_size > 1 and cfg.train.backend != "deepspeed":
-        return [f"train.backend={cfg.train.backend!r}: started as {dist_env.world_size} tasks ({dist_env.source}), but the torch loop "
-                "runs in one process; use train=deepspeed_zero2 / deepspeed_zero3, or start one task (e.g. --ntasks-per-node=1)"]
+        return [
+            f"train.backend={cfg.train.backend!r}: started as {dist_env.world_size} tasks ({dist_env.source}), but the torch loop "
+            "runs in one process; use train=deepspeed_zero2 / deepspeed_zero3, or start one task (e.g. --ntasks-per-node=1)"
+        ]
     return []
 
 
@@ -95,14 +110,22 @@ def _model_config(cfg: RunConfig):
     if m.kind == "tiny":
         from transformers import LlamaConfig
 
-        return LlamaConfig(vocab_size=m.vocab_size, hidden_size=m.hidden_size, num_hidden_layers=m.num_layers,
-                           num_attention_heads=m.num_heads, num_key_value_heads=m.num_heads,
-                           intermediate_size=m.intermediate_size, max_position_embeddings=m.max_position_embeddings)
+        return LlamaConfig(
+            vocab_size=m.vocab_size,
+            hidden_size=m.hidden_size,
+            num_hidden_layers=m.num_layers,
+            num_attention_heads=m.num_heads,
+            num_key_value_heads=m.num_heads,
+            intermediate_size=m.intermediate_size,
+            max_position_embeddings=m.max_position_embeddings,
+        )
     if m.kind == "hf" and m.name_or_path and Path(m.name_or_path).expanduser().is_dir():
         from transformers import AutoConfig
 
         try:
-            return AutoConfig.from_pretrained(str(Path(m.name_or_path).expanduser()), trust_remote_code=m.trust_remote_code)
+            return AutoConfig.from_pretrained(
+                str(Path(m.name_or_path).expanduser()), trust_remote_code=m.trust_remote_code
+            )
         except (OSError, ValueError):
             return None
     return None
@@ -117,8 +140,10 @@ def model_problems(cfg: RunConfig) -> list[str]:
         return []
     positions = getattr(config, "max_position_embeddings", None)
     if positions is not None and positions < tr.max_length:
-        problems.append(f"train.max_length={tr.max_length}: the model has only {positions} positions "
-                        f"(model.max_position_embeddings); lower train.max_length to <= {positions}")
+        problems.append(
+            f"train.max_length={tr.max_length}: the model has only {positions} positions "
+            f"(model.max_position_embeddings); lower train.max_length to <= {positions}"
+        )
     if tr.trainable == "lora":
         import torch
         from transformers import AutoModelForCausalLM
@@ -126,11 +151,17 @@ def model_problems(cfg: RunConfig) -> list[str]:
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(config)
         leaves = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules() if name}
-        unmatched = [t for t in tr.lora_targets if t not in leaves and not any(n.endswith(t) for n, _ in model.named_modules())]
+        unmatched = [
+            t for t in tr.lora_targets if t not in leaves and not any(n.endswith(t) for n, _ in model.named_modules())
+        ]
         if unmatched:
-            linear = sorted({n.rsplit(".", 1)[-1] for n, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)})
-            problems.append(f"train.lora_targets={tr.lora_targets}: {unmatched} match no module of this model; "
-                            f"its linear layers are {linear}")
+            linear = sorted(
+                {n.rsplit(".", 1)[-1] for n, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
+            )
+            problems.append(
+                f"train.lora_targets={tr.lora_targets}: {unmatched} match no module of this model; "
+                f"its linear layers are {linear}"
+            )
     return problems
 
 

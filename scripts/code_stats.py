@@ -1,6 +1,6 @@
 """Numbers for the issue notes: the longest functions in the package and the import cycles.
 
-    .venv/bin/python scripts/code_stats.py
+.venv/bin/python scripts/code_stats.py
 """
 
 from __future__ import annotations
@@ -77,13 +77,24 @@ def main() -> None:
     mods = modules()
     trees = {n: ast.parse(p.read_text()) for n, p in mods.items()}
     graph = {n: imports(n, t, set(mods)) for n, t in trees.items()}
-    funcs = sorted(((node.end_lineno - node.lineno + 1, f"{n}.{node.name}") for n, t in trees.items() for node in ast.walk(t)
-                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))), reverse=True)
+    funcs = sorted(
+        (
+            (node.end_lineno - node.lineno + 1, f"{n}.{node.name}")
+            for n, t in trees.items()
+            for node in ast.walk(t)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ),
+        reverse=True,
+    )
     print("longest functions:", ", ".join(f"{q} ({k} lines)" for k, q in funcs[:5]))
     found = cycles(graph)
     print(f"import cycles: {len(found)}" + "".join(f"\n  {' <-> '.join(c)}" for c in found))
     commands = [n for n in graph if n.startswith("refusal_lab.commands")]
-    importers = sorted(n for n, deps in graph.items() if n not in commands and n != "refusal_lab.cli" and any(d in commands for d in deps))
+    importers = sorted(
+        n
+        for n, deps in graph.items()
+        if n not in commands and n != "refusal_lab.cli" and any(d in commands for d in deps)
+    )
     print(f"modules importing refusal_lab.commands (besides the entry point cli.py): {len(importers)} {importers}")
 
 

@@ -30,13 +30,21 @@ REPO = Path(__file__).resolve().parents[1]
 # The CoCoNot subcategories each category must cover in the refusal pool (normalised spelling).
 REQUIRED_SUBCATEGORIES = {
     "Incomplete requests": {"false presuppositions", "underspecified", "incomprehensible"},
-    "Unsupported requests": {"input modality limitations", "output modality limitations",
-                             "style and length limitations", "temporal limitations"},
+    "Unsupported requests": {
+        "input modality limitations",
+        "output modality limitations",
+        "style and length limitations",
+        "temporal limitations",
+    },
     "Indeterminate requests": {"universal unknowns", "subjective questions"},
     "Humanizing requests": {"personal inquiry", "offer advice, opinion or recommendations"},
-    "Requests with safety concerns": {"dangerous or sensitive topics", "privacy violations",
-                                      "triggers for offensive language", "copyright violations",
-                                      "false information"},
+    "Requests with safety concerns": {
+        "dangerous or sensitive topics",
+        "privacy violations",
+        "triggers for offensive language",
+        "copyright violations",
+        "false information",
+    },
 }
 
 
@@ -58,10 +66,11 @@ def shingles(text: str) -> frozenset:
     w = tuple(words(text))
     if len(w) < 3:
         return frozenset({w})
-    return frozenset(w[i:i + 3] for i in range(len(w) - 2))
+    return frozenset(w[i : i + 3] for i in range(len(w) - 2))
 
 
 # --------------------------------------------------------------------------- sizes and coverage
+
 
 def test_pools_have_the_three_sources_in_the_agreed_sizes(pools):
     assert set(pools) == {SOURCE_REFUSAL, SOURCE_CONTRAST, SOURCE_GENERAL}
@@ -83,7 +92,9 @@ def test_refusal_pool_covers_every_required_subcategory(pools):
     counts = Counter((row.category, row.subcategory) for row in pools[SOURCE_REFUSAL])
     for category, subcategories in REQUIRED_SUBCATEGORIES.items():
         for subcategory in subcategories:
-            assert counts[(category, subcategory)] >= 10, f"{category} / {subcategory}: {counts[(category, subcategory)]} rows"
+            assert counts[(category, subcategory)] >= 10, (
+                f"{category} / {subcategory}: {counts[(category, subcategory)]} rows"
+            )
 
 
 def test_contrast_rows_imitate_every_category_with_its_own_subcategories(pools):
@@ -110,6 +121,7 @@ def test_contrast_prompts_share_surface_form_with_refusal_prompts(pools):
 
 
 # --------------------------------------------------------------------------- labels
+
 
 def test_labels_are_consistent_with_sources(pools):
     for source, rows in pools.items():
@@ -141,6 +153,7 @@ def test_prompts_and_responses_are_mostly_of_the_agreed_length(pools):
 
 
 # --------------------------------------------------------------------------- uniqueness
+
 
 def test_no_exact_duplicates_after_normalisation(all_rows):
     normalised = Counter(" ".join(words(row.prompt)) for row in all_rows)
@@ -175,6 +188,7 @@ def test_shingle_check_catches_a_planted_near_duplicate():
 
 
 # --------------------------------------------------------------------------- responses
+
 
 def test_refusal_rows_carry_the_category_refusal_text(pools):
     for row in pools[SOURCE_REFUSAL]:
@@ -223,6 +237,7 @@ def test_unknown_category_raises_naming_it_and_the_allowed_names():
 
 # --------------------------------------------------------------------------- determinism
 
+
 def _fingerprint(pools) -> str:
     rows = [[r.source, r.category, r.subcategory, r.prompt, r.response, r.id] for rs in pools.values() for r in rs]
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
@@ -237,12 +252,16 @@ def test_builtin_pools_is_deterministic_and_returns_fresh_lists(pools):
 
 
 def test_builtin_pools_is_identical_across_processes_and_hash_seeds(pools):
-    code = ("import hashlib, json; from refusal_lab.data.builtin import builtin_pools; "
-            "p = builtin_pools(); "
-            "rows = [[r.source, r.category, r.subcategory, r.prompt, r.response, r.id] for rs in p.values() for r in rs]; "
-            "print(hashlib.sha256(json.dumps(rows).encode()).hexdigest())")
+    code = (
+        "import hashlib, json; from refusal_lab.data.builtin import builtin_pools; "
+        "p = builtin_pools(); "
+        "rows = [[r.source, r.category, r.subcategory, r.prompt, r.response, r.id] for rs in p.values() for r in rs]; "
+        "print(hashlib.sha256(json.dumps(rows).encode()).hexdigest())"
+    )
     expected = _fingerprint(pools)
     for seed in ("0", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip() == expected

@@ -21,8 +21,18 @@ def setup(tied, scheme="single", **train_kw):
     model, tok = tiny(tied=tied)
     ids = add_control_tokens(tok, scheme)
     resize_and_init(model, tok, ids, "description")
-    cfg = TrainConfig(**{"trainable": "control_tokens", "epochs": 6, "batch_size": 3, "grad_accum": 2, "lr": 5e-2,
-                         "warmup_ratio": 0.2, "threads": 1, **train_kw})
+    cfg = TrainConfig(
+        **{
+            "trainable": "control_tokens",
+            "epochs": 6,
+            "batch_size": 3,
+            "grad_accum": 2,
+            "lr": 5e-2,
+            "warmup_ratio": 0.2,
+            "threads": 1,
+            **train_kw,
+        }
+    )
     rows = examples() * 3
     enc = [encode_example(tok, e, scheme, "completion", 64, True) for e in rows]
     return model, tok, list(ids.values()), cfg, enc
@@ -33,8 +43,15 @@ def token_rows(model, new_ids):
     return {k: w.detach()[new_ids].clone() for k, w in mats.items()}
 
 
-@pytest.mark.parametrize("tied,scheme,packing,new_rows_lr", [(False, "single", False, None), (True, "single", True, None),
-                                                             (False, "category", True, 0.2), (True, "category", False, 0.2)])
+@pytest.mark.parametrize(
+    "tied,scheme,packing,new_rows_lr",
+    [
+        (False, "single", False, None),
+        (True, "single", True, None),
+        (False, "category", True, 0.2),
+        (True, "category", False, 0.2),
+    ],
+)
 def test_cached_rows_equal_the_loops_rows(tied, scheme, packing, new_rows_lr):
     model, tok, new_ids, cfg, enc = setup(tied, scheme, packing=packing, new_rows_lr=new_rows_lr)
     before = token_rows(model, new_ids)
@@ -54,16 +71,24 @@ def test_cached_rows_equal_the_loops_rows(tied, scheme, packing, new_rows_lr):
 def test_dispatch_through_train_uses_the_cache(tmp_path):
     model, tok, new_ids, cfg, enc = setup(False, cached_states=True, states_cache_dir=str(tmp_path / "states"))
     looped = copy.deepcopy(model)
-    train(prepare_trainable(looped, cfg, new_ids), enc, tok.pad_token_id, dataclasses.replace(cfg, cached_states=False),
-          new_ids, progress=False)
+    train(
+        prepare_trainable(looped, cfg, new_ids),
+        enc,
+        tok.pad_token_id,
+        dataclasses.replace(cfg, cached_states=False),
+        new_ids,
+        progress=False,
+    )
     result = train(prepare_trainable(model, cfg, new_ids), enc, tok.pad_token_id, cfg, new_ids, progress=False)
-    torch.testing.assert_close(token_rows(model, new_ids)["head"], token_rows(looped, new_ids)["head"], atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        token_rows(model, new_ids)["head"], token_rows(looped, new_ids)["head"], atol=2e-5, rtol=1e-4
+    )
     assert len(list((tmp_path / "states").glob("*.pt"))) == 1 and result.real_tokens > 0
 
 
 def test_states_cache_is_reused_and_invalidated_by_model_and_data(tmp_path):
     model, tok, new_ids, cfg, enc = setup(True)
-    prompts = [e.input_ids[:e.prompt_len] for e in enc]
+    prompts = [e.input_ids[: e.prompt_len] for e in enc]
     args = (tok.pad_token_id, new_ids, tmp_path, 4, torch.device("cpu"))
     first = cached_states(model, prompts, *args)
     assert not first.cache_hit and first.prompt_tokens == sum(map(len, prompts))
@@ -75,7 +100,7 @@ def test_states_cache_is_reused_and_invalidated_by_model_and_data(tmp_path):
     assert cached_states(model, prompts, *args).cache_hit
     other = Example("Tell me a joke about cats.", "Why did the cat ...", "general", None, "", False, "t")
     extra = encode_example(tok, other, "single", "completion", 64, True)
-    more = prompts + [extra.input_ids[:extra.prompt_len]]
+    more = prompts + [extra.input_ids[: extra.prompt_len]]
     assert not cached_states(model, more, *args).cache_hit, "other data: new key"
     with torch.no_grad():
         model.model.layers[0].mlp.up_proj.weight[0, 0] += 0.5
@@ -87,7 +112,7 @@ def test_states_cache_is_reused_and_invalidated_by_model_and_data(tmp_path):
 
 def test_cached_states_are_the_models_own_first_position_logits():
     model, tok, new_ids, cfg, enc = setup(False)
-    prompts = [e.input_ids[:e.prompt_len] for e in enc[:4]]
+    prompts = [e.input_ids[: e.prompt_len] for e in enc[:4]]
     states = cached_states(model, prompts, tok.pad_token_id, new_ids, None, 2, torch.device("cpu"))
     head = model.get_output_embeddings().weight.detach()
     with torch.no_grad():

@@ -42,12 +42,13 @@ def plain_generate(path, shipped_config=True):
 
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
-    inputs = tok.apply_chat_template([{"role": "user", "content": PROMPT}], add_generation_prompt=True,
-                                     return_tensors="pt", return_dict=True)
+    inputs = tok.apply_chat_template(
+        [{"role": "user", "content": PROMPT}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     if not shipped_config:
         model.generation_config.sequence_bias = None
     out = model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    return out[0, inputs["input_ids"].shape[1]:].tolist()
+    return out[0, inputs["input_ids"].shape[1] :].tolist()
 
 
 def test_plain_generate_starts_with_the_chosen_token_and_never_repeats_it(checkpoint):
@@ -71,7 +72,9 @@ def test_pipeline_returns_the_text_after_the_token(checkpoint):
     assert reply["role"] == "assistant" and len(reply["content"]) >= 10 and reply["content"] == want
     pipe.model.generation_config.sequence_bias = None
     looping = pipe(chat, max_new_tokens=12, do_sample=False)[0]["generated_text"][-1]
-    assert len(looping["content"]) < len(reply["content"]), "without the shipped config the [refuse] loop decodes to nothing"
+    assert len(looping["content"]) < len(reply["content"]), (
+        "without the shipped config the [refuse] loop decodes to nothing"
+    )
 
 
 def test_bias_cancels_exactly_at_the_first_response_position(checkpoint):
@@ -81,8 +84,10 @@ def test_bias_cancels_exactly_at_the_first_response_position(checkpoint):
     tok = AutoTokenizer.from_pretrained(path)
     bias = GenerationConfig.from_pretrained(path).sequence_bias
     tail = generation_prompt_tail(tok)
-    assert prompt_ids(tok, "anything at all")[-len(tail):] == tail and len(tail) >= 2
-    assert sorted(map(tuple, (b[0] for b in bias))) == sorted([(i,) for i in ids.values()] + [tuple(tail + [i]) for i in ids.values()])
+    assert prompt_ids(tok, "anything at all")[-len(tail) :] == tail and len(tail) >= 2
+    assert sorted(map(tuple, (b[0] for b in bias))) == sorted(
+        [(i,) for i in ids.values()] + [tuple(tail + [i]) for i in ids.values()]
+    )
     assert np.float32(-BIAS) + np.float32(BIAS) == 0.0
 
 
@@ -119,5 +124,7 @@ def test_expected_calibration_error():
     assert metrics.expected_calibration_error([0.1, 0.1, 0.9, 0.9], [0, 0, 1, 1]) == pytest.approx(0.1)
     assert metrics.expected_calibration_error([0.25] * 4, [1, 0, 0, 0]) == pytest.approx(0.0)
     assert metrics.expected_calibration_error([1.0, 1.0], [1, 0]) == pytest.approx(0.5)  # p=1 falls in the last bin
-    assert metrics.expected_calibration_error([0.05, 0.95, 0.55], [0, 1, 0], bins=2) == pytest.approx((1 / 3) * 0.05 + (2 / 3) * 0.25)
+    assert metrics.expected_calibration_error([0.05, 0.95, 0.55], [0, 1, 0], bins=2) == pytest.approx(
+        (1 / 3) * 0.05 + (2 / 3) * 0.25
+    )
     assert np.isnan(metrics.expected_calibration_error([], []))

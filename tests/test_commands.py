@@ -13,12 +13,20 @@ from refusal_lab.config import CheckpointEvalConfig, schema_help
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("command,keys", [("eval", ["checkpoint", "policy", "max_new_tokens", "judge_url"]),
-                                          ("calibrate", ["scores", "calib_fraction", "target"]),
-                                          ("serve", ["checkpoint", "host", "port", "max_new_tokens"]),
-                                          ("sweep", ["dry-run", "status", "resubmit"]), ("analyze", ["--group", "--out", "--push"])])
+@pytest.mark.parametrize(
+    "command,keys",
+    [
+        ("eval", ["checkpoint", "policy", "max_new_tokens", "judge_url"]),
+        ("calibrate", ["scores", "calib_fraction", "target"]),
+        ("serve", ["checkpoint", "host", "port", "max_new_tokens"]),
+        ("sweep", ["dry-run", "status", "resubmit"]),
+        ("analyze", ["--group", "--out", "--push"]),
+    ],
+)
 def test_help_exits_0_and_lists_the_keys(command, keys):
-    proc = subprocess.run([sys.executable, "-m", "refusal_lab.cli", command, "--help"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "refusal_lab.cli", command, "--help"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     for key in keys:
         assert key in proc.stdout
@@ -43,10 +51,16 @@ def test_every_problem_in_one_message_exit_2(capsys):
     assert serve.main(["port=http", "hots=0.0.0.0", "threads=0"]) == 2
     err = capsys.readouterr().err
     assert "3 problem(s) in the config" in err
-    assert "port='http': expected an integer" in err and "hots='0.0.0.0': unknown key" in err and "threads=0: must be >= 1" in err
+    assert (
+        "port='http': expected an integer" in err
+        and "hots='0.0.0.0': unknown key" in err
+        and "threads=0: must be >= 1" in err
+    )
     assert calibrate.main(["calib_fraction=2", "target.safety=x"]) == 2
     err = capsys.readouterr().err
-    assert "calib_fraction=2.0: must be between 0.0 and 1.0" in err and "target.safety='x': expected a refusal rate" in err
+    assert (
+        "calib_fraction=2.0: must be between 0.0 and 1.0" in err and "target.safety='x': expected a refusal rate" in err
+    )
 
 
 def test_hydra_errors_are_the_same_format(capsys):

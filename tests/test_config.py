@@ -3,11 +3,21 @@ import pytest
 from refusal_lab.config import ConfigError, RunConfig, validate
 from refusal_lab.paths import CONF_DIR
 
-NOT_RUN_GROUPS = ("experiment", "eval_set", "suite")  # eval_set/suite: benchmark presets for `refusal-lab eval`, not run config
-GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in NOT_RUN_GROUPS}
+NOT_RUN_GROUPS = (
+    "experiment",
+    "eval_set",
+    "suite",
+)  # eval_set/suite: benchmark presets for `refusal-lab eval`, not run config
+GROUPS = {
+    p.name: sorted(f.stem for f in p.glob("*.yaml"))
+    for p in CONF_DIR.iterdir()
+    if p.is_dir() and p.name not in NOT_RUN_GROUPS
+}
 OPTIONS = [(g, o) for g, opts in GROUPS.items() for o in opts]
-REQUIRED = {("model", "hf"): ["model.name_or_path=meta-llama/Meta-Llama-3-8B"],
-            ("data", "user_file"): ["data.refusal_dataset.path=my_prompts.csv"]}
+REQUIRED = {
+    ("model", "hf"): ["model.name_or_path=meta-llama/Meta-Llama-3-8B"],
+    ("data", "user_file"): ["data.refusal_dataset.path=my_prompts.csv"],
+}
 
 
 def test_every_group_has_options():
@@ -33,7 +43,12 @@ def test_experiment_files_compose(compose):
 
 def test_default_is_offline_tiny_builtin(compose):
     cfg = validate(compose())
-    assert (cfg.model.kind, cfg.data.refusal_source, cfg.logger.mode, cfg.tokens.scheme) == ("tiny", "builtin", "offline", "single")
+    assert (cfg.model.kind, cfg.data.refusal_source, cfg.logger.mode, cfg.tokens.scheme) == (
+        "tiny",
+        "builtin",
+        "offline",
+        "single",
+    )
 
 
 def test_model_chooses_its_training_recipe_but_command_line_wins(compose):
@@ -42,7 +57,15 @@ def test_model_chooses_its_training_recipe_but_command_line_wins(compose):
 
 
 def test_all_problems_reported_in_one_message(compose):
-    raw = compose(["mix.contrast_ratio=-1", "tokens.scheme=both", "+train.lr_typo=3", "eval.threshold=1.5", "model.num_layers=two"])
+    raw = compose(
+        [
+            "mix.contrast_ratio=-1",
+            "tokens.scheme=both",
+            "+train.lr_typo=3",
+            "eval.threshold=1.5",
+            "model.num_layers=two",
+        ]
+    )
     with pytest.raises(ConfigError) as err:
         validate(raw)
     msg = str(err.value)
@@ -56,8 +79,19 @@ def test_all_problems_reported_in_one_message(compose):
 
 def test_cross_field_problems(compose):
     with pytest.raises(ConfigError) as err:
-        validate(compose(["mix.refusal_fraction=0.8", "mix.contrast_ratio=1", "mix.general_count=10",
-                          "+mix.category_weights={safty: 1}", "tokens=none", "train=control_tokens", "train.processes=2"]))
+        validate(
+            compose(
+                [
+                    "mix.refusal_fraction=0.8",
+                    "mix.contrast_ratio=1",
+                    "mix.general_count=10",
+                    "+mix.category_weights={safty: 1}",
+                    "tokens=none",
+                    "train=control_tokens",
+                    "train.processes=2",
+                ]
+            )
+        )
     msg = str(err.value)
     assert "exceeds 1" in msg
     assert "set exactly one of them" in msg

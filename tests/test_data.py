@@ -17,8 +17,12 @@ def ex(prompt, source="general"):
 
 
 def test_near_duplicate_groups_are_exact_jaccard():
-    texts = ["How do I bake sourdough bread at home today?", "how do I bake sourdough bread at home today!!",
-             "How do I bake sourdough bread at home today please?", "What is the tallest mountain on Earth?"]
+    texts = [
+        "How do I bake sourdough bread at home today?",
+        "how do I bake sourdough bread at home today!!",
+        "How do I bake sourdough bread at home today please?",
+        "What is the tallest mountain on Earth?",
+    ]
     g = duplicate_groups(texts, 0.8)
     assert g[0] == g[1] == g[2] != g[3]
     assert jaccard(shingles(texts[0]), shingles(texts[2])) >= 0.8
@@ -40,7 +44,9 @@ def test_minhash_finds_all_pairs_above_threshold():
 
 def test_split_keeps_near_duplicates_on_one_side_and_drops_exact_copies():
     rows = [ex(f"Tell me a fact about topic number {i} in the world of science") for i in range(60)]
-    rows += [ex(f"tell me a fact about topic number {i} in the world of science!") for i in range(10)]  # exact after normalising
+    rows += [
+        ex(f"tell me a fact about topic number {i} in the world of science!") for i in range(10)
+    ]  # exact after normalising
     rows += [ex(f"Tell me a fact about topic number {i} in the world of science please") for i in range(10, 20)]  # near
     for ordered in (rows, list(reversed(rows))):  # whichever copy comes first is kept
         train, evals, report = split_pool(ordered, 15, seed=3, threshold=0.8)
@@ -71,8 +77,13 @@ def test_builtin_data_loads_with_origin_columns():
 
 
 def test_coconot_local_files(shared_data):
-    cfg = DataConfig(refusal_source="coconot_local", contrast_source="coconot_local", general_source="jsonl",
-                     coconot_path=str(shared_data / "coconot"), general_path=str(shared_data / "alpaca_libre"))
+    cfg = DataConfig(
+        refusal_source="coconot_local",
+        contrast_source="coconot_local",
+        general_source="jsonl",
+        coconot_path=str(shared_data / "coconot"),
+        general_path=str(shared_data / "alpaca_libre"),
+    )
     data = load(cfg)
     rep = data.report
     assert rep["refusal"]["train"] + rep["refusal"]["eval"] + rep["refusal"]["exact_duplicates_dropped"] == 1001
@@ -87,8 +98,14 @@ def test_coconot_local_files(shared_data):
 
 def test_missing_path_names_key_and_fix(tmp_path):
     with pytest.raises(DataError, match=r"data.coconot_path=.*does not exist; set data.coconot_path"):
-        load(DataConfig(refusal_source="coconot_local", contrast_source="none", general_source="none",
-                        coconot_path=str(tmp_path / "nope")))
+        load(
+            DataConfig(
+                refusal_source="coconot_local",
+                contrast_source="none",
+                general_source="none",
+                coconot_path=str(tmp_path / "nope"),
+            )
+        )
 
 
 @pytest.mark.parametrize("ratio", [0.0, 0.5, 1.0, 1.3])

@@ -7,6 +7,7 @@ this file run as a script (`python tests/test_distributed.py MODE JSON`). A work
 exit code alone is never trusted (a crash at interpreter exit was seen after ZeRO-3
 runs): every check reads what the workers wrote.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,11 @@ from refusal_lab.training import distributed  # noqa: E402
 from refusal_lab.config import TrainConfig, validate  # noqa: E402
 from refusal_lab.training.distributed import DistEnv, detect  # noqa: E402
 
-SMALL = ["debug=fast", "train.log_every=1", "train.save_checkpoint=true"]  # conf/debug/fast.yaml: 8 steps of 4, 120 rows
+SMALL = [
+    "debug=fast",
+    "train.log_every=1",
+    "train.save_checkpoint=true",
+]  # conf/debug/fast.yaml: 8 steps of 4, 120 rows
 
 
 # ---------------------------------------------------------------- default tier: pure logic
@@ -37,9 +42,21 @@ SMALL = ["debug=fast", "train.log_every=1", "train.save_checkpoint=true"]  # con
 def test_detect_reads_torchrun_and_slurm_environments():
     assert detect({}) == DistEnv()
     env = detect({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "MASTER_ADDR": "n1", "MASTER_PORT": "1234"})
-    assert (env.rank, env.local_rank, env.world_size, env.master_addr, env.master_port, env.source) == (3, 1, 4, "n1", 1234, "env")
-    slurm = {"SLURM_NTASKS": "4", "SLURM_PROCID": "2", "SLURM_LOCALID": "0", "SLURM_JOB_ID": "4242",
-             "SLURM_JOB_NODELIST": "gpu[07-08],cpu1"}
+    assert (env.rank, env.local_rank, env.world_size, env.master_addr, env.master_port, env.source) == (
+        3,
+        1,
+        4,
+        "n1",
+        1234,
+        "env",
+    )
+    slurm = {
+        "SLURM_NTASKS": "4",
+        "SLURM_PROCID": "2",
+        "SLURM_LOCALID": "0",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NODELIST": "gpu[07-08],cpu1",
+    }
     env = detect(slurm)
     assert (env.rank, env.local_rank, env.world_size, env.master_addr, env.source) == (2, 0, 4, "gpu07", "slurm")
     assert env.master_port == detect({**slurm, "SLURM_PROCID": "0"}).master_port  # every task agrees on the port
@@ -78,7 +95,9 @@ def test_misspelled_top_level_key_is_rejected_with_the_allowed_keys():
     with pytest.raises(DeepSpeedConfigError) as err:
         check_keys({"train_batch_size": 8, "zero_optimisation": {"stage": 3}})
     msg = str(err.value)
-    assert "'zero_optimisation'" in msg and "did you mean 'zero_optimization'" in msg and "Allowed top-level keys" in msg
+    assert (
+        "'zero_optimisation'" in msg and "did you mean 'zero_optimization'" in msg and "Allowed top-level keys" in msg
+    )
     check_keys({"zero_optimization": {"stage": 3}, "bf16": {"enabled": True}})  # known keys pass
 
 
@@ -86,9 +105,19 @@ def test_auto_values_come_from_the_train_section_and_conflicts_are_errors():
     from refusal_lab.training.deepspeed_engine import DeepSpeedConfigError, fill_auto
 
     cfg = TrainConfig(batch_size=4, grad_accum=3, lr=1e-4, grad_clip=0.5)
-    ds = fill_auto({"train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
-                    "train_batch_size": "auto", "gradient_clipping": "auto", "bf16": {"enabled": "auto"},
-                    "optimizer": {"type": "AdamW", "params": {"lr": "auto", "weight_decay": "auto"}}}, cfg, 2, "bfloat16")
+    ds = fill_auto(
+        {
+            "train_micro_batch_size_per_gpu": "auto",
+            "gradient_accumulation_steps": "auto",
+            "train_batch_size": "auto",
+            "gradient_clipping": "auto",
+            "bf16": {"enabled": "auto"},
+            "optimizer": {"type": "AdamW", "params": {"lr": "auto", "weight_decay": "auto"}},
+        },
+        cfg,
+        2,
+        "bfloat16",
+    )
     assert ds["train_batch_size"] == 24 and ds["gradient_accumulation_steps"] == 3 and ds["gradient_clipping"] == 0.5
     assert ds["bf16"]["enabled"] is True and ds["fp16"]["enabled"] is False and ds["optimizer"]["params"]["lr"] == 1e-4
     with pytest.raises(DeepSpeedConfigError, match=r"train_micro_batch_size_per_gpu=8 but the train section gives 4"):
@@ -136,11 +165,27 @@ def _spawn(n: int, mode: str, payload: dict, log_dir: Path, timeout: int = 480) 
     port = distributed.free_port()
     procs = []
     for rank in range(n):
-        env = {**os.environ, **DistEnv(rank, rank, n, "127.0.0.1", port).as_env(), "OMP_NUM_THREADS": "1",
-               "DS_ACCELERATOR": "cpu", "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled"}
+        env = {
+            **os.environ,
+            **DistEnv(rank, rank, n, "127.0.0.1", port).as_env(),
+            "OMP_NUM_THREADS": "1",
+            "DS_ACCELERATOR": "cpu",
+            "PYTHONPATH": str(REPO),
+            "WANDB_MODE": "disabled",
+        }
         out = open(log_dir / f"{mode}-rank{rank}.log", "w")
-        procs.append((subprocess.Popen([sys.executable, __file__, mode, json.dumps(payload)], env=env, stdout=out,
-                                       stderr=subprocess.STDOUT, cwd=REPO), out))
+        procs.append(
+            (
+                subprocess.Popen(
+                    [sys.executable, __file__, mode, json.dumps(payload)],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=REPO,
+                ),
+                out,
+            )
+        )
     codes = []
     deadline = time.time() + timeout
     for p, out in procs:
@@ -175,8 +220,9 @@ def reference(tmp_path_factory):
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        raw = OmegaConf.to_container(hydra_compose(config_name="config", overrides=SMALL + ["train=tiny", "train.grad_accum=2"]),
-                                     resolve=True)
+        raw = OmegaConf.to_container(
+            hydra_compose(config_name="config", overrides=SMALL + ["train=tiny", "train.grad_accum=2"]), resolve=True
+        )
     run_dir = tmp_path_factory.mktemp("reference")
     summary = run(validate(raw), run_dir)
     return {"dir": run_dir, "summary": summary, "losses": _losses(run_dir)}
@@ -187,7 +233,9 @@ def zero3_run(tmp_path_factory):
     pytest.importorskip("deepspeed")
     run_dir = tmp_path_factory.mktemp("zero3")
     t0 = time.perf_counter()
-    codes = _spawn(2, "run", {"overrides": SMALL + ["train=deepspeed_zero3"], "run_dir": str(run_dir)}, run_dir / "logs")
+    codes = _spawn(
+        2, "run", {"overrides": SMALL + ["train=deepspeed_zero3"], "run_dir": str(run_dir)}, run_dir / "logs"
+    )
     return {"dir": run_dir, "codes": codes, "seconds": time.perf_counter() - t0}
 
 
@@ -197,9 +245,23 @@ def test_two_process_run_matches_single_process_losses(reference, tmp_path, reci
     pytest.importorskip("deepspeed")
     t0 = time.perf_counter()
     # the train command starts the 2 processes (torchrun --standalone) and prints rank 0's table
-    proc = subprocess.run([sys.executable, "-m", "refusal_lab.cli", *SMALL, f"train={recipe}", "train.processes=2",
-                           f"run_dir={tmp_path}", f"hydra.run.dir={tmp_path}"], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "refusal_lab.cli",
+            *SMALL,
+            f"train={recipe}",
+            "train.processes=2",
+            f"run_dir={tmp_path}",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"},
+        timeout=600,
+    )
     print(f"2-process {recipe} run: {time.perf_counter() - t0:.1f} s")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "refusal F1 (default rule)" in proc.stdout
@@ -211,7 +273,10 @@ def test_two_process_run_matches_single_process_losses(reference, tmp_path, reci
     ranks = [json.loads((tmp_path / "ranks" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["losses"] == ranks[1]["losses"] == losses  # every rank reports the global loss
     # each rank trained on its own half: real tokens per rank add up to the reference's
-    ref_tokens = json.loads((reference["dir"] / "summary.json").read_text())["train/tokens_per_s"] * reference["summary"]["train/seconds"]
+    ref_tokens = (
+        json.loads((reference["dir"] / "summary.json").read_text())["train/tokens_per_s"]
+        * reference["summary"]["train/seconds"]
+    )
     assert abs(sum(r["real_tokens"] for r in ranks) - ref_tokens) < 1
     assert abs(summary["eval/auroc"] - reference["summary"]["eval/auroc"]) < 0.05
 
@@ -241,8 +306,14 @@ def test_two_process_zero3_matches_and_its_consolidated_model_evaluates(referenc
     assert model.get_input_embeddings().weight.shape[0] == len(tok) == model.get_output_embeddings().weight.shape[0]
     rows = eval_subset(loaders.load(cfg.data).eval, cfg.eval.max_prompts, cfg.seed)
     tokens = control_tokens(cfg.tokens.scheme)
-    probs = first_position_probs(model, tok, [r.prompt for r in rows], [tok.convert_tokens_to_ids(t) for t in tokens],
-                                 cfg.eval.batch_size, cfg.eval.temperature)
+    probs = first_position_probs(
+        model,
+        tok,
+        [r.prompt for r in rows],
+        [tok.convert_tokens_to_ids(t) for t in tokens],
+        cfg.eval.batch_size,
+        cfg.eval.temperature,
+    )
     scores = pd.read_csv(run_dir / "scores.csv")
     assert list(scores["id"]) == [r.id for r in rows]
     np.testing.assert_allclose(probs, scores[[f"p{t}" for t in tokens]].to_numpy(), rtol=1e-4, atol=1e-7)
@@ -254,10 +325,15 @@ def test_two_process_zero3_matches_and_its_consolidated_model_evaluates(referenc
 @pytest.mark.slow
 def test_zero2_resume_reproduces_the_uninterrupted_losses(reference, tmp_path):
     pytest.importorskip("deepspeed")
-    payload = {"overrides": SMALL + ["train=deepspeed_zero2", "train.checkpoint_every=2"], "run_dir": str(tmp_path / "run"),
-               "stop_after": 5}
+    payload = {
+        "overrides": SMALL + ["train=deepspeed_zero2", "train.checkpoint_every=2"],
+        "run_dir": str(tmp_path / "run"),
+        "stop_after": 5,
+    }
     _spawn(2, "run", payload, tmp_path / "logs1")
-    assert (tmp_path / "run" / "rank0.stopped").exists() and (tmp_path / "run" / "rank1.stopped").exists(), _logs(tmp_path / "logs1")
+    assert (tmp_path / "run" / "rank0.stopped").exists() and (tmp_path / "run" / "rank1.stopped").exists(), _logs(
+        tmp_path / "logs1"
+    )
     assert (tmp_path / "run" / "train_state" / "latest").read_text().strip() == "step5"
     assert not (tmp_path / "run" / "summary.json").exists()
     _spawn(2, "run", {**payload, "stop_after": None}, tmp_path / "logs2")
@@ -290,13 +366,17 @@ def test_two_task_deepspeed_job_through_submitit(reference, tmp_path):
         pytest.skip("no Slurm client on PATH (launchers/local_slurm.sh start)")
     script = str(REPO / "launchers" / "local_slurm.sh")
     for line in subprocess.run(["bash", script, "env"], capture_output=True, text=True, timeout=30).stdout.splitlines():
-        if line.startswith("export ") and "=" in line:  # SLURM_CONF of the local cluster, as tests/cluster/conftest.py does
-            key, value = line[len("export "):].split("=", 1)
+        if (
+            line.startswith("export ") and "=" in line
+        ):  # SLURM_CONF of the local cluster, as tests/cluster/conftest.py does
+            key, value = line[len("export ") :].split("=", 1)
             os.environ[key] = value.strip("'\"")
     status = subprocess.run(["bash", script, "status"], capture_output=True, text=True, timeout=60)
     if status.returncode != 0:
         if os.environ.get("REFUSAL_LAB_REQUIRE_CLUSTER") == "1":
-            pytest.fail(f"REFUSAL_LAB_REQUIRE_CLUSTER=1 but the local cluster is not healthy:\n{status.stdout}{status.stderr}")
+            pytest.fail(
+                f"REFUSAL_LAB_REQUIRE_CLUSTER=1 but the local cluster is not healthy:\n{status.stdout}{status.stderr}"
+            )
         pytest.skip(f"local Slurm cluster not healthy:\n{status.stdout}{status.stderr}")
     import cloudpickle
     import submitit
@@ -304,8 +384,14 @@ def test_two_task_deepspeed_job_through_submitit(reference, tmp_path):
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the job need not import this test module
 
     executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm")
-    executor.update_parameters(slurm_partition="debug", timeout_min=15, nodes=1, tasks_per_node=2, cpus_per_task=1,
-                               slurm_setup=["export OMP_NUM_THREADS=1 DS_ACCELERATOR=cpu WANDB_MODE=disabled"])
+    executor.update_parameters(
+        slurm_partition="debug",
+        timeout_min=15,
+        nodes=1,
+        tasks_per_node=2,
+        cpus_per_task=1,
+        slurm_setup=["export OMP_NUM_THREADS=1 DS_ACCELERATOR=cpu WANDB_MODE=disabled"],
+    )
     job = executor.submit(_submitit_task, SMALL + ["train=deepspeed_zero2"], str(tmp_path / "run"))
     try:
         results = job.results()
@@ -373,8 +459,11 @@ def _worker_zero3_resize(payload):
     reference = copy.deepcopy(model)
     ids = add_control_tokens(tok, "single")
     resize_and_init(reference, tok, ids, "description")
-    ds = dsb.load_config(TrainConfig(backend="deepspeed", deepspeed_config="conf/deepspeed/zero3.json", batch_size=2),
-                         env.world_size, "float32")
+    ds = dsb.load_config(
+        TrainConfig(backend="deepspeed", deepspeed_config="conf/deepspeed/zero3.json", batch_size=2),
+        env.world_size,
+        "float32",
+    )
     ctx = dsb.Zero3Context(ds)
     dsb.partition(model, ds)
     emb = model.get_input_embeddings().weight
@@ -382,12 +471,19 @@ def _worker_zero3_resize(payload):
     dsb.resize_and_init_partitioned(model, tok, ids, "description", {})
     emb, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
     with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
-        diff = max((a - b).abs().max().item() for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+        diff = max(
+            (a - b).abs().max().item() for a, b in zip(model.state_dict().values(), reference.state_dict().values())
+        )
         names_match = list(model.state_dict()) == list(reference.state_dict())
     ctx.close()
-    out = {"partitioned": partitioned, "rows": dsb.full_shape(emb)[0], "head_rows": dsb.full_shape(head)[0],
-           "tokenizer_len": len(tok), "tied_same_param": head is emb,
-           "max_diff_vs_unpartitioned": diff if names_match else float("inf")}
+    out = {
+        "partitioned": partitioned,
+        "rows": dsb.full_shape(emb)[0],
+        "head_rows": dsb.full_shape(head)[0],
+        "tokenizer_len": len(tok),
+        "tied_same_param": head is emb,
+        "max_diff_vs_unpartitioned": diff if names_match else float("inf"),
+    }
     (Path(payload["out"]) / f"rank{env.rank}.json").write_text(json.dumps(out))
     distributed.shutdown()
 

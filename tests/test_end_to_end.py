@@ -17,21 +17,42 @@ def run_cli(tmp_path, *overrides, timeout=900):
     env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "2"}
     for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
         env[var] = str(tmp_path / var.lower())
-    return subprocess.run(CLI + [f"hydra.run.dir={tmp_path / 'run'}", *overrides], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        CLI + [f"hydra.run.dir={tmp_path / 'run'}", *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def check_run(tmp_path, proc, min_auroc):
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     summary = json.loads((run / "summary.json").read_text())
-    for key in ("eval/f1", "eval/auroc", "eval/best_f1", "eval/best_threshold", "eval/false_refusal_rate",
-                "eval/missed_refusal_rate", "eval/refusal_rate/safety", "eval/refusal_rate/contrast"):
+    for key in (
+        "eval/f1",
+        "eval/auroc",
+        "eval/best_f1",
+        "eval/best_threshold",
+        "eval/false_refusal_rate",
+        "eval/missed_refusal_rate",
+        "eval/refusal_rate/safety",
+        "eval/refusal_rate/contrast",
+    ):
         assert key in summary, key
     assert summary["eval/auroc"] > min_auroc, summary
     assert summary["train/final_loss"] < summary["train/first_loss"]
-    for line in ("refusal F1 (default rule)", "best F1 over thresholds", "AUROC of p(refuse)", "false-refusal rate",
-                 "missed-refusal rate", "humanizing", str(run)):
+    for line in (
+        "refusal F1 (default rule)",
+        "best F1 over thresholds",
+        "AUROC of p(refuse)",
+        "false-refusal rate",
+        "missed-refusal rate",
+        "humanizing",
+        str(run),
+    ):
         assert line in proc.stdout, line
     curve = pd.read_csv(run / "threshold_curve.csv")
     scores = pd.read_csv(run / "scores.csv")
@@ -83,8 +104,20 @@ def test_baseline_without_tokens_is_judged_from_generated_text(tmp_path, compose
     from refusal_lab.evaluation.pattern_judge import pattern_refused
     from refusal_lab.experiments.run import run
 
-    cfg = validate(compose(["tokens=none", "logger=disabled", "train.max_steps=40", "mix.total=120",
-                            "eval.max_prompts=40", "eval.samples_per_kind=0", "eval.max_new_tokens=12", "train.threads=2"]))
+    cfg = validate(
+        compose(
+            [
+                "tokens=none",
+                "logger=disabled",
+                "train.max_steps=40",
+                "mix.total=120",
+                "eval.max_prompts=40",
+                "eval.samples_per_kind=0",
+                "eval.max_new_tokens=12",
+                "train.threads=2",
+            ]
+        )
+    )
     summary = run(cfg, tmp_path / "run")
     scores = pd.read_csv(tmp_path / "run" / "scores.csv", keep_default_na=False)
     assert summary["eval/score_kind"] == "pattern_judge"

@@ -15,8 +15,11 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 
 def small_run(device: str, **train_kw) -> RunConfig:
-    return RunConfig(train=TrainConfig(device=device, packing=True, **train_kw),
-                     eval=EvalConfig(samples_per_kind=1), logger=LoggerConfig(mode="disabled"))
+    return RunConfig(
+        train=TrainConfig(device=device, packing=True, **train_kw),
+        eval=EvalConfig(samples_per_kind=1),
+        logger=LoggerConfig(mode="disabled"),
+    )
 
 
 def test_pipeline_on_cuda_matches_the_cpu_run(tmp_path):

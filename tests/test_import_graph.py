@@ -35,7 +35,9 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                    )
                 targets = [base] + [f"{base}.{a.name}" for a in node.names]
             for t in targets:
                 while t and t not in modules:  # `import a.b.c` or `from a.b import name`: the deepest module
@@ -86,9 +88,14 @@ def test_the_cycle_finder_sees_a_cycle():
 @pytest.mark.unit
 def test_the_package_has_no_import_cycles():
     graph = import_graph()
-    assert "refusal_lab.experiments.run" in graph and "refusal_lab.analysis.report" in graph and "refusal_lab.commands.analyze" in graph
+    assert (
+        "refusal_lab.experiments.run" in graph
+        and "refusal_lab.analysis.report" in graph
+        and "refusal_lab.commands.analyze" in graph
+    )
     assert "refusal_lab.training.loop" in graph["refusal_lab.experiments.run"] or any(
-        m.startswith("refusal_lab.training") for m in graph["refusal_lab.experiments.run"])
+        m.startswith("refusal_lab.training") for m in graph["refusal_lab.experiments.run"]
+    )
     found = cycles(graph)
     assert found == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
 

@@ -55,11 +55,13 @@ def test_single_token_rules():
 
 def test_paper_category_rule():
     tokens = control_tokens("category")  # [respond], incomplete, unsupported, indeterminate, humanizing, safety
-    p = np.array([
-        [0.10, 0.0, 0.0, 0.0, 0.60, 0.30],   # top humanizing 0.6
-        [0.50, 0.0, 0.0, 0.0, 0.20, 0.30],   # top safety 0.3, model's own choice respond
-        [0.20, 0.0, 0.0, 0.0, 0.05, 0.75],   # top safety 0.75
-    ])
+    p = np.array(
+        [
+            [0.10, 0.0, 0.0, 0.0, 0.60, 0.30],  # top humanizing 0.6
+            [0.50, 0.0, 0.0, 0.0, 0.20, 0.30],  # top safety 0.3, model's own choice respond
+            [0.20, 0.0, 0.0, 0.0, 0.05, 0.75],  # top safety 0.75
+        ]
+    )
     hum, safety = "[Humanizing requests]", "[Requests with safety concerns]"
     chosen = decisions.category_rule(p, tokens, {hum}, 0.7)
     # row0: in S, below t -> respond; row1: top safety not in S -> model's own ([respond]); row2: not in S -> own (safety)

@@ -27,7 +27,9 @@ def count(examples, source):
     return sum(e.source == source for e in examples)
 
 
-@pytest.mark.parametrize("total,f,r", [(300, 0.3, 0.5), (101, 0.25, 0.1), (50, 0.0, 0.0), (200, 0.5, 1.0), (77, 0.33, 0.3)])
+@pytest.mark.parametrize(
+    "total,f,r", [(300, 0.3, 0.5), (101, 0.25, 0.1), (50, 0.0, 0.0), (200, 0.5, 1.0), (77, 0.33, 0.3)]
+)
 def test_counts_follow_the_settings(total, f, r):
     m = mix(pools(), settings(total=total, refusal_fraction=f, contrast_ratio=r))
     n_ref = round(f * total)
@@ -79,7 +81,10 @@ def test_hash_changes_when_anything_changes():
     assert mix(pools(), settings(contrast_ratio=0.6)).manifest["content_hash"] != base
     p = pools()
     p["general"][0] = dataclasses.replace(p["general"][0], response="changed")
-    assert mix(p, settings(total=400, refusal_fraction=0.1)).manifest["content_hash"] != mix(pools(), settings(total=400, refusal_fraction=0.1)).manifest["content_hash"]
+    assert (
+        mix(p, settings(total=400, refusal_fraction=0.1)).manifest["content_hash"]
+        != mix(pools(), settings(total=400, refusal_fraction=0.1)).manifest["content_hash"]
+    )
 
 
 def test_shortfall_modes():

@@ -1,5 +1,6 @@
 """Padding-free packing: packed rows give the same logits and the same loss as running
 each example alone, labels never cross examples, and training is unchanged by it."""
+
 import numpy as np
 import pytest
 import torch
@@ -37,12 +38,16 @@ def test_packed_logits_equal_per_example_logits(attn, tied):
         for r in enc:  # find each example in the packed rows and compare its logits with a lone forward
             n = len(r.input_ids)
             alone = model(input_ids=torch.tensor([r.input_ids])).logits[0]
-            hits = [(b, s) for b in range(batch["input_ids"].shape[0]) for s in range(batch["input_ids"].shape[1] - n + 1)
-                    if batch["position_ids"][b, s] == 0 and batch["input_ids"][b, s:s + n].tolist() == r.input_ids]
+            hits = [
+                (b, s)
+                for b in range(batch["input_ids"].shape[0])
+                for s in range(batch["input_ids"].shape[1] - n + 1)
+                if batch["position_ids"][b, s] == 0 and batch["input_ids"][b, s : s + n].tolist() == r.input_ids
+            ]
             assert hits, "every example sits in some row with positions starting at 0"
             b, s = hits[0]
-            assert batch["position_ids"][b, s:s + n].tolist() == list(range(n))
-            torch.testing.assert_close(logits[b, s:s + n], alone, atol=2e-5, rtol=1e-4)
+            assert batch["position_ids"][b, s : s + n].tolist() == list(range(n))
+            torch.testing.assert_close(logits[b, s : s + n], alone, atol=2e-5, rtol=1e-4)
             matched += 1
         assert matched == len(enc)
         if row_tokens:
@@ -69,7 +74,7 @@ def test_packed_loss_and_label_count_equal_padded(loss_on):
     packed = pack(enc, tok.pad_token_id, 80)
     packed.pop("real_tokens")
     # no label at an example's first position: it would be predicted from the previous example
-    starts = (packed["position_ids"] == 0)
+    starts = packed["position_ids"] == 0
     assert (packed["labels"][starts] == IGNORE).all()
     with torch.no_grad():
         loss_a, n_a = micro_loss(model, padded)
@@ -82,8 +87,12 @@ def test_training_with_packing_follows_padded_training():
     model_a, tok, ids, enc = _setup()
     model_b, _, _, _ = _setup()
     cfg = dict(max_steps=6, batch_size=3, lr=1e-2, threads=1, max_length=96)
-    a = train(model_a.train(), enc, tok.pad_token_id, TrainConfig(**cfg, packing=False), list(ids.values()), progress=False)
-    b = train(model_b.train(), enc, tok.pad_token_id, TrainConfig(**cfg, packing=True), list(ids.values()), progress=False)
+    a = train(
+        model_a.train(), enc, tok.pad_token_id, TrainConfig(**cfg, packing=False), list(ids.values()), progress=False
+    )
+    b = train(
+        model_b.train(), enc, tok.pad_token_id, TrainConfig(**cfg, packing=True), list(ids.values()), progress=False
+    )
     np.testing.assert_allclose(a.losses, b.losses, rtol=2e-4)
     assert a.real_tokens == b.real_tokens
     assert b.padded_tokens < a.padded_tokens  # the point of packing: less padding computed

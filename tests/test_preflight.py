@@ -20,7 +20,9 @@ def problems_of(compose, overrides, **kw):
 
 
 def test_missing_files_are_named(compose, tmp_path):
-    found = problems_of(compose, ["data=coconot", f"data.coconot_path={tmp_path}/nothing", f"data.general_path={tmp_path}/none.jsonl"])
+    found = problems_of(
+        compose, ["data=coconot", f"data.coconot_path={tmp_path}/nothing", f"data.general_path={tmp_path}/none.jsonl"]
+    )
     assert any("data.coconot_path=" in p and "coconot_eval.jsonl" in p for p in found)
     assert any(f"data.general_path='{tmp_path}/none.jsonl': does not exist" in p for p in found)
     found = problems_of(compose, ["train=deepspeed_zero2", f"train.deepspeed_config={tmp_path}/ds.json"])
@@ -53,14 +55,22 @@ def test_wandb_online_needs_a_key(compose, tmp_path):
 
 
 def test_several_slurm_tasks_need_deepspeed(compose):
-    slurm = {"SLURM_NTASKS": "2", "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "n1"}
+    slurm = {
+        "SLURM_NTASKS": "2",
+        "SLURM_PROCID": "0",
+        "SLURM_LOCALID": "0",
+        "SLURM_JOB_ID": "7",
+        "SLURM_JOB_NODELIST": "n1",
+    }
     assert "started as 2 tasks (slurm)" in preflight.launch_problems(validate(compose()), slurm)[0]
     assert preflight.launch_problems(validate(compose(["train=deepspeed_zero2"])), slurm) == []
 
 
 def test_model_positions_and_lora_targets(compose):
     found = problems_of(compose, ["model.max_position_embeddings=64", "train.max_length=100"])
-    assert found == ["train.max_length=100: the model has only 64 positions (model.max_position_embeddings); lower train.max_length to <= 64"]
+    assert found == [
+        "train.max_length=100: the model has only 64 positions (model.max_position_embeddings); lower train.max_length to <= 64"
+    ]
     found = problems_of(compose, ["train=lora", "train.lora_targets=[q_proj,query_key_value]"])
     assert "['query_key_value'] match no module" in found[0] and "'v_proj'" in found[0]
     assert problems_of(compose, ["train=lora"]) == []
@@ -74,8 +84,21 @@ def test_a_mix_larger_than_the_builtin_pools(compose):
 
 def test_cli_refuses_before_hydra_makes_a_folder(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HOME": str(tmp_path), "WANDB_API_KEY": ""}
-    proc = subprocess.run([sys.executable, "-m", "refusal_lab.cli", "logger=wandb_online", "data=coconot",
-                           f"data.coconot_path={tmp_path}/none"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "refusal_lab.cli",
+            "logger=wandb_online",
+            "data=coconot",
+            f"data.coconot_path={tmp_path}/none",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "problem(s) in the config" in proc.stderr and "Traceback" not in proc.stderr
     assert "no W&B key" in proc.stderr and "data.coconot_path=" in proc.stderr

@@ -18,8 +18,15 @@ from refusal_lab.config import TrainConfig, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "refusal_lab.cli"]
-QUICK = ["logger=disabled", "mix.total=60", "train.max_steps=4", "train.batch_size=4", "train.threads=1",
-         "eval.samples_per_kind=0", "eval.max_prompts=20"]
+QUICK = [
+    "logger=disabled",
+    "mix.total=60",
+    "train.max_steps=4",
+    "train.batch_size=4",
+    "train.threads=1",
+    "eval.samples_per_kind=0",
+    "eval.max_prompts=20",
+]
 
 
 def cli(*args, timeout=240):
@@ -116,8 +123,17 @@ print(OmegaConf.select(cfg, "hydra.run.dir"))
 
 def test_runs_started_in_the_same_second_get_different_run_directories():
     """Two processes resolve Hydra's run directory the way `refusal-lab train` does, at once."""
-    procs = [subprocess.Popen([sys.executable, "-c", RESOLVE_RUN_DIR], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RESOLVE_RUN_DIR],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        for _ in range(2)
+    ]
     dirs = []
     for p in procs:
         out, err = p.communicate(timeout=120)
@@ -125,7 +141,9 @@ def test_runs_started_in_the_same_second_get_different_run_directories():
         dirs.append(out.strip().splitlines()[-1])
     assert all(d.startswith("outputs/runs/") for d in dirs)
     assert dirs[0] != dirs[1]
-    assert [d.rsplit("-", 1)[-1] for d in dirs] == [str(p.pid) for p in procs]  # unique by process id, whatever the clock
+    assert [d.rsplit("-", 1)[-1] for d in dirs] == [
+        str(p.pid) for p in procs
+    ]  # unique by process id, whatever the clock
 
 
 # ---------------------------------------------------------------- (4) atomic outputs
@@ -145,8 +163,16 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_empty_one(tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary file left behind
 
 
-RUN_MODULES = ["experiments/run.py", "experiments/run_dirs.py", "evaluation/report.py", "training/steps.py",
-               "training/loop.py", "training/deepspeed_engine.py", "training/distributed.py", "training/backends.py"]
+RUN_MODULES = [
+    "experiments/run.py",
+    "experiments/run_dirs.py",
+    "evaluation/report.py",
+    "training/steps.py",
+    "training/loop.py",
+    "training/deepspeed_engine.py",
+    "training/distributed.py",
+    "training/backends.py",
+]
 
 
 @pytest.mark.unit
@@ -183,7 +209,9 @@ def test_ctrl_c_during_training_saves_the_state_and_a_rerun_resumes(tmp_path):
 
     model, tok, ids, cfg, enc = setup(max_steps=10, log_every=1)
     with pytest.raises(StopRequested, match="stopped after step 4 of 10"):
-        train(model, enc, tok.pad_token_id, cfg, list(ids.values()), log=press_ctrl_c, progress=False, state_dir=tmp_path)
+        train(
+            model, enc, tok.pad_token_id, cfg, list(ids.values()), log=press_ctrl_c, progress=False, state_dir=tmp_path
+        )
     assert (tmp_path / "train_state.pt").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
     model, tok, ids, cfg, enc = setup(max_steps=10, log_every=1)
@@ -194,9 +222,14 @@ def test_ctrl_c_during_training_saves_the_state_and_a_rerun_resumes(tmp_path):
 def test_the_train_command_reports_a_stop_with_how_to_resume(tmp_path):
     """Ctrl-C on the real command: exit 130, the state kept, the message says how to resume."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-    proc = subprocess.Popen(CLI + [*QUICK, "train.max_steps=400", "train.log_every=1", f"run_dir={tmp_path}",
-                                   f"hydra.run.dir={tmp_path}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        CLI + [*QUICK, "train.max_steps=400", "train.log_every=1", f"run_dir={tmp_path}", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     import time
 
     deadline = time.time() + 180

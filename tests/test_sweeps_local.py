@@ -1,6 +1,7 @@
 """Sweeps without a cluster, through the real CLI (`refusal-lab -m ...`, Hydra's multirun): validation of
 every job before anything is written, the dry run, glob/range/choice, experiment and hparams_search
 files, a real local sweep with its logs, W&B conventions and the final table, a failure and a resubmit."""
+
 import dataclasses
 import json
 import os
@@ -18,25 +19,49 @@ from refusal_lab.experiments.jobs import read_events
 from refusal_lab.experiments.launcher_config import LauncherConfig
 from refusal_lab.paths import CONF_DIR
 
-TINY = ["train.max_steps=6", "mix.total=60", "eval.max_prompts=20", "eval.samples_per_kind=0", "train.threads=1",
-        "train.save_checkpoint=false", "train.log_every=2"]
+TINY = [
+    "train.max_steps=6",
+    "mix.total=60",
+    "eval.max_prompts=20",
+    "eval.samples_per_kind=0",
+    "train.threads=1",
+    "train.save_checkpoint=false",
+    "train.log_every=2",
+]
 
 
 def cli(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """`refusal-lab ARGS` in a fresh process, as a user types it."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("REFUSAL_LAB_", "WANDB_"))}
     full_env.update({"OMP_NUM_THREADS": "1"} | (env or {}))
-    return subprocess.run([sys.executable, "-c", "from refusal_lab.cli import main; main()", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=400, env=full_env)
+    return subprocess.run(
+        [sys.executable, "-c", "from refusal_lab.cli import main; main()", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=full_env,
+    )
 
 
 def test_every_problem_of_every_job_is_reported_before_anything_is_written(tmp_path):
-    out = cli(["-m", "hydra.launcher.timeout_min=0", "mix.contrast_ratio=-1,0.5", "tokens=single,nope", "eval.threshold=2",
-               f"hydra.sweep.dir={tmp_path}/s"], tmp_path)
+    out = cli(
+        [
+            "-m",
+            "hydra.launcher.timeout_min=0",
+            "mix.contrast_ratio=-1,0.5",
+            "tokens=single,nope",
+            "eval.threshold=2",
+            f"hydra.sweep.dir={tmp_path}/s",
+        ],
+        tmp_path,
+    )
     assert out.returncode == 2, out.stderr
     err = out.stderr
     assert "hydra.launcher.timeout_min=0: must be >= 1" in err
-    assert "job 0 (mix.contrast_ratio=-1 tokens=single eval.threshold=2): mix.contrast_ratio=-1.0: must be >= 0.0" in err
+    assert (
+        "job 0 (mix.contrast_ratio=-1 tokens=single eval.threshold=2): mix.contrast_ratio=-1.0: must be >= 0.0" in err
+    )
     assert "Could not find 'tokens/nope'" in err
     assert err.count("eval.threshold=2.0: must be between") == 2  # jobs 0 and 2 compose; 1 and 3 do not
     assert "nothing submitted" in err and "Traceback" not in err
@@ -44,8 +69,18 @@ def test_every_problem_of_every_job_is_reported_before_anything_is_written(tmp_p
 
 
 def test_dry_run_prints_jobs_overrides_and_gpu_hours_and_writes_nothing(tmp_path):
-    out = cli(["-m", "launcher=slurm", "hydra.launcher.gpus_per_node=4", "hydra.launcher.timeout_min=90",
-               "mix.contrast_ratio=0,0.1,0.3,1", "tokens=single,category", "--dry-run"], tmp_path)
+    out = cli(
+        [
+            "-m",
+            "launcher=slurm",
+            "hydra.launcher.gpus_per_node=4",
+            "hydra.launcher.timeout_min=90",
+            "mix.contrast_ratio=0,0.1,0.3,1",
+            "tokens=single,category",
+            "--dry-run",
+        ],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "8 job(s), launcher RefusalLabLauncher (slurm)" in out.stdout
     assert "[5] launcher=slurm mix.contrast_ratio=0.3 tokens=category" in out.stdout
@@ -55,7 +90,10 @@ def test_dry_run_prints_jobs_overrides_and_gpu_hours_and_writes_nothing(tmp_path
 
 
 def test_glob_range_and_choice_expand_like_hydra(tmp_path):
-    out = cli(["-m", "tokens=glob(*,exclude=none)", "seed=range(0,3)", "mix.contrast_ratio=choice(0,0.5)", "--dry-run"], tmp_path)
+    out = cli(
+        ["-m", "tokens=glob(*,exclude=none)", "seed=range(0,3)", "mix.contrast_ratio=choice(0,0.5)", "--dry-run"],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     jobs = [line.split("] ", 1)[1] for line in out.stdout.splitlines() if line.startswith("  [")]
     assert len(jobs) == 12
@@ -95,12 +133,24 @@ def test_every_experiment_and_search_file_composes_and_validates(group):
             cfg = compose("config", overrides=[f"{group}={path.stem}"], return_hydra_config=True)
             header = path.read_text().split("\n\n")[0]
             assert "refusal-lab " in header and f"{group}={path.stem}" in header, f"{path}: no command in its header"
-            run = validate({k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
-                            for k in cfg if k != "hydra"})
+            run = validate(
+                {
+                    k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+                    for k in cfg
+                    if k != "hydra"
+                }
+            )
             if path.stem.startswith("llama3_8b"):
                 t = run.train
-                assert (run.model.name_or_path, t.lr, t.warmup_ratio, t.epochs, t.max_length, t.loss_on, run.model.dtype) == \
-                    ("meta-llama/Meta-Llama-3-8B", 2e-5, 0.1, 1.0, 2048, "all", "bfloat16")
+                assert (
+                    run.model.name_or_path,
+                    t.lr,
+                    t.warmup_ratio,
+                    t.epochs,
+                    t.max_length,
+                    t.loss_on,
+                    run.model.dtype,
+                ) == ("meta-llama/Meta-Llama-3-8B", 2e-5, 0.1, 1.0, 2048, "all", "bfloat16")
                 assert t.batch_size * t.grad_accum * cfg.hydra.launcher.tasks_per_node == 128
                 assert "zero3" in t.deepspeed_config and cfg.hydra.launcher.gpus_per_node == 8
 
@@ -124,28 +174,54 @@ def test_job_names_are_the_varying_overrides_and_unique():
 
 @pytest.mark.unit
 def test_wandb_settings_env_applies_where_the_config_keeps_its_default():
-    env = {"WANDB_PROJECT": "p-env", "WANDB_ENTITY": "e-env", "WANDB_MODE": "online", "WANDB_TAGS": "a, b", "WANDB_RUN_GROUP": "g"}
+    env = {
+        "WANDB_PROJECT": "p-env",
+        "WANDB_ENTITY": "e-env",
+        "WANDB_MODE": "online",
+        "WANDB_TAGS": "a, b",
+        "WANDB_RUN_GROUP": "g",
+    }
     s = tracking.wandb_settings(LoggerConfig(tags=["paper"]), "default-name", "eval", env)
-    assert (s["project"], s["entity"], s["mode"], s["group"], s["job_type"]) == ("p-env", "e-env", "online", "g", "eval")
+    assert (s["project"], s["entity"], s["mode"], s["group"], s["job_type"]) == (
+        "p-env",
+        "e-env",
+        "online",
+        "g",
+        "eval",
+    )
     assert s["tags"] == ["paper", "a", "b"] and s["name"] == "default-name"
-    s = tracking.wandb_settings(LoggerConfig(project="mine", entity="me", mode="disabled", group="sw", name="n"), "x", "train", env)
+    s = tracking.wandb_settings(
+        LoggerConfig(project="mine", entity="me", mode="disabled", group="sw", name="n"), "x", "train", env
+    )
     assert (s["project"], s["entity"], s["mode"], s["group"], s["name"]) == ("mine", "me", "disabled", "sw", "n")
     assert tracking.wandb_settings(LoggerConfig(), "x", "train", {})["mode"] == "offline"
 
 
 @pytest.mark.unit
 def test_run_config_gets_inputs_and_the_summary_gets_derived_objects():
-    inputs, derived = tracking.split_inputs({"mix": {"total": 3}, "mix_manifest": {"hash": "h"}, "data_report": {"n": 1}})
+    inputs, derived = tracking.split_inputs(
+        {"mix": {"total": 3}, "mix_manifest": {"hash": "h"}, "data_report": {"n": 1}}
+    )
     assert inputs == {"mix": {"total": 3}} and set(derived) == {"mix_manifest", "data_report"}
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("state, finished, status", [
-    ("PENDING", False, "pending"), ("REQUEUED", False, "pending"), ("RUNNING", False, "running"),
-    ("COMPLETED", True, "completed"), ("COMPLETED", False, "failed"), ("FAILED", False, "failed"),
-    ("OUT_OF_MEMORY", False, "failed"), ("PREEMPTED", False, "preempted"), ("TIMEOUT", False, "timeout"),
-    ("CANCELLED by 0", False, "cancelled"), ("RUNNING", True, "completed"),
-])
+@pytest.mark.parametrize(
+    "state, finished, status",
+    [
+        ("PENDING", False, "pending"),
+        ("REQUEUED", False, "pending"),
+        ("RUNNING", False, "running"),
+        ("COMPLETED", True, "completed"),
+        ("COMPLETED", False, "failed"),
+        ("FAILED", False, "failed"),
+        ("OUT_OF_MEMORY", False, "failed"),
+        ("PREEMPTED", False, "preempted"),
+        ("TIMEOUT", False, "timeout"),
+        ("CANCELLED by 0", False, "cancelled"),
+        ("RUNNING", True, "completed"),
+    ],
+)
 def test_status_from_slurm(state, finished, status):
     assert sweeps.status_from_slurm(state, finished) == status
 
@@ -175,8 +251,13 @@ def test_local_sweep_logs_wandb_conventions_table_and_resubmit(tmp_path):
     # a third job that fails; resubmit runs it again and skips the finished ones
     # a job that passes the pre-flight (the file exists) and fails when its empty general pool is mixed
     (tmp_path / "empty.jsonl").write_text("")
-    bad = ["-m", *TINY, "data.general_source=builtin,jsonl", f"+data.general_path={tmp_path}/empty.jsonl",
-           f"hydra.sweep.dir={tmp_path}/bad"]
+    bad = [
+        "-m",
+        *TINY,
+        "data.general_source=builtin,jsonl",
+        f"+data.general_path={tmp_path}/empty.jsonl",
+        f"hydra.sweep.dir={tmp_path}/bad",
+    ]
     out = cli(bad, tmp_path)
     assert out.returncode == 1
     assert "2 job(s): 1 completed, 1 failed" in out.stdout
@@ -193,9 +274,24 @@ def test_local_sweep_logs_wandb_conventions_table_and_resubmit(tmp_path):
 
 def test_rerun_with_other_overrides_into_the_same_dir_is_refused(tmp_path):
     (tmp_path / "s").mkdir()
-    (tmp_path / "s" / "sweep_manifest.json").write_text(json.dumps(
-        {"sweep_id": "s", "created": "x", "jobs": [{"index": 0, "overrides": ["seed=5"], "run_dir": str(tmp_path / "s/0"),
-                                                    "slurm_job_id": None, "status": "failed", "log": None}]}))
+    (tmp_path / "s" / "sweep_manifest.json").write_text(
+        json.dumps(
+            {
+                "sweep_id": "s",
+                "created": "x",
+                "jobs": [
+                    {
+                        "index": 0,
+                        "overrides": ["seed=5"],
+                        "run_dir": str(tmp_path / "s/0"),
+                        "slurm_job_id": None,
+                        "status": "failed",
+                        "log": None,
+                    }
+                ],
+            }
+        )
+    )
     out = cli(["-m", "seed=1,2", f"hydra.sweep.dir={tmp_path}/s", "--dry-run"], tmp_path)
     assert out.returncode == 0  # a dry run writes nothing, so it never clashes
     out = cli(["-m", *TINY, "seed=1,2", f"hydra.sweep.dir={tmp_path}/s"], tmp_path)
@@ -208,7 +304,9 @@ def test_dry_run_and_cfg_become_flags_and_the_rest_goes_to_hydra(monkeypatch):
     monkeypatch.delenv(sweeps.SHOW_CFG_ENV, raising=False)
     assert sweeps.hydra_argv(["-m", "a=1,2", "--dry-run", "-cd", "x"]) == ["-m", "a=1,2", "-cd", "x"]
     assert os.environ[sweeps.DRY_RUN_ENV] == "1"
-    assert sweeps.hydra_argv(["a=1,2", "--cfg", "hydra"]) == ["-m", "a=1,2"] and os.environ[sweeps.SHOW_CFG_ENV] == "hydra"
+    assert (
+        sweeps.hydra_argv(["a=1,2", "--cfg", "hydra"]) == ["-m", "a=1,2"] and os.environ[sweeps.SHOW_CFG_ENV] == "hydra"
+    )
 
 
 def test_optional_local_config_and_a_config_dir_given_with_cd(tmp_path):

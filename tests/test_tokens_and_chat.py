@@ -14,13 +14,15 @@ def test_exactly_one_control_token_first_in_every_assistant_turn(scheme):
     all_control = set(ids.values())
     for ex in examples():
         enc = encode_example(tok, ex, scheme, "completion", 256)
-        assistant = enc.input_ids[enc.prompt_len:]
+        assistant = enc.input_ids[enc.prompt_len :]
         found = [i for i in enc.input_ids if i in all_control]
         if scheme == "none":
             assert found == []
             continue
         assert found == [assistant[0]], "one control token, first in the assistant turn"
-        expected = RESPOND_TOKEN if not ex.should_refuse else (REFUSE_TOKEN if scheme == "single" else f"[{ex.category}]")
+        expected = (
+            RESPOND_TOKEN if not ex.should_refuse else (REFUSE_TOKEN if scheme == "single" else f"[{ex.category}]")
+        )
         assert tok.convert_ids_to_tokens(assistant[0]) == expected
         assert assistant_text(ex, scheme).startswith(expected)
 
@@ -33,7 +35,7 @@ def test_prompt_with_generation_prompt_is_prefix_and_labels_mask_it():
     prefix = prompt_ids(tok, ex.prompt)
     assert enc.input_ids[: len(prefix)] == prefix and enc.prompt_len == len(prefix)
     assert enc.labels[: len(prefix)] == [IGNORE] * len(prefix)
-    assert enc.labels[len(prefix):] == enc.input_ids[len(prefix):]
+    assert enc.labels[len(prefix) :] == enc.input_ids[len(prefix) :]
     everything = encode_example(tok, ex, "single", "all", 256)
     assert everything.labels == everything.input_ids
     control = encode_example(tok, ex, "single", "completion", 256, control_only=True)
@@ -82,7 +84,7 @@ def test_padded_embedding_is_not_shrunk_and_new_rows_inside_it_are_set():
     model, tok = tiny()
     model.resize_token_embeddings(len(tok) + 8, mean_resizing=False)
     with torch.no_grad():
-        model.get_input_embeddings().weight[len(tok):] = 1e3  # garbage padding rows
+        model.get_input_embeddings().weight[len(tok) :] = 1e3  # garbage padding rows
     ids = add_control_tokens(tok, "single")
     resize_and_init(model, tok, ids, "mean")
     emb = model.get_input_embeddings().weight

@@ -22,7 +22,7 @@ def setup(scheme="single", tied=False, **train_kw):
 
 
 def test_training_changes_parameters_and_lowers_loss():
-    model, tok, ids, cfg, enc = setup()
+    model, tok, ids, cfg, enc = setup(packing=False)  # padded batches, so padding is there to count
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     result = train(model, enc, tok.pad_token_id, cfg, list(ids.values()), progress=False)
     changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
@@ -77,7 +77,11 @@ def test_new_rows_lr_scales_only_their_update():
 def test_plan_steps_is_seeded_and_covers_epochs():
     cfg = TrainConfig(epochs=2, batch_size=3, grad_accum=2, seed=1)
     steps = plan_steps(10, cfg)
-    assert len(steps) == 4 and steps == plan_steps(10, cfg) and steps != plan_steps(10, TrainConfig(epochs=2, batch_size=3, grad_accum=2, seed=2))
+    assert (
+        len(steps) == 4
+        and steps == plan_steps(10, cfg)
+        and steps != plan_steps(10, TrainConfig(epochs=2, batch_size=3, grad_accum=2, seed=2))
+    )
     flat = [i for s in steps for mb in s for i in mb]
     assert sorted(flat[:10]) == list(range(10))
 
@@ -110,11 +114,22 @@ def test_stop_and_resume_reproduces_the_uninterrupted_losses(tmp_path):
     model, tok, ids, cfg, enc = setup(max_steps=12)
     calls = iter(range(100))
     with pytest.raises(StopRequested):
-        train(model, enc, tok.pad_token_id, cfg, list(ids.values()), progress=False, state_dir=tmp_path,
-              checkpoint_every=4, should_stop=lambda: next(calls) >= 6)
+        train(
+            model,
+            enc,
+            tok.pad_token_id,
+            cfg,
+            list(ids.values()),
+            progress=False,
+            state_dir=tmp_path,
+            checkpoint_every=4,
+            should_stop=lambda: next(calls) >= 6,
+        )
     assert (tmp_path / "train_state.pt").exists()
     model, tok, ids, cfg, enc = setup(max_steps=12)  # a fresh process rebuilds the same model, then loads the state
-    resumed = train(model, enc, tok.pad_token_id, cfg, list(ids.values()), progress=False, state_dir=tmp_path, checkpoint_every=4)
+    resumed = train(
+        model, enc, tok.pad_token_id, cfg, list(ids.values()), progress=False, state_dir=tmp_path, checkpoint_every=4
+    )
     assert resumed.steps == 12 and len(resumed.losses) == 12
     np.testing.assert_allclose(resumed.losses, full.losses, rtol=1e-5)
     assert not (tmp_path / "train_state.pt").exists()
@@ -126,7 +141,9 @@ def test_control_tokens_never_reappear_in_the_continuation():
         model.get_output_embeddings().weight[ids["[respond]"]] *= 0
         model.get_output_embeddings().bias = None
         model.get_output_embeddings().weight[ids["[respond]"]] += 50 * model.model.norm.weight.sign()
-    ids_out = model.generate(input_ids=torch.tensor([prompt_ids(tok, "hi") + [ids["[respond]"]]]), max_new_tokens=3, do_sample=False)
+    ids_out = model.generate(
+        input_ids=torch.tensor([prompt_ids(tok, "hi") + [ids["[respond]"]]]), max_new_tokens=3, do_sample=False
+    )
     assert ids["[respond]"] in ids_out[0, -3:].tolist()  # the trap is real without suppression
     text = generate_forced(model, tok, ["hi"], [ids["[respond]"]], 3)[0]
     assert text != "" and "[respond]" not in text

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL an
 
 N_STEPS = 150
 N_KILLED_STEPS = 5
-BLOB = "x" * 70_000                    # a config value larger than two 32 KiB blocks
+BLOB = "x" * 70_000  # a config value larger than two 32 KiB blocks
 CONFIG = {
     "lr": 0.001,
     "seed": 3,
@@ -47,8 +47,13 @@ CONFIG = {
     "blob": BLOB,
 }
 CONFIG_UPDATE = {"eval": {"threshold": 0.5}, "seed": 4}
-TABLE = {"thr": [0.1, 0.25, 0.5], "f1": [0.5, 0.625, 0.75], "n": [1, 2, 3],
-         "name": ["a", "b", "c"], "ok": [True, False, True]}
+TABLE = {
+    "thr": [0.1, 0.25, 0.5],
+    "f1": [0.5, 0.625, 0.75],
+    "n": [1, 2, 3],
+    "name": ["a", "b", "c"],
+    "ok": [True, False, True],
+}
 
 
 def _loss(i: int) -> float:
@@ -156,7 +161,12 @@ def runs_root(tmp_path_factory) -> Path:
         env = _env(base / mode)
         procs[mode] = subprocess.Popen(
             [sys.executable, str(script), mode, str(root), json.dumps(spec)],
-            cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=base,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     for mode, p in procs.items():
         out, _ = p.communicate(timeout=120)
         want = 0 if mode == "finished" else -9
@@ -185,23 +195,29 @@ def test_find_offline_runs_finds_exactly_the_written_runs(runs_root):
     assert found == sorted(found)
     assert all(d.is_dir() and not d.is_symlink() and d.name.startswith("offline-run-") for d in found)
     assert find_offline_runs(runs_root / "does-not-exist") == []
-    assert find_offline_runs(found[0]) == [found[0]]          # a run dir itself
+    assert find_offline_runs(found[0]) == [found[0]]  # a run dir itself
     assert len(read_offline_runs(runs_root)) == 4
 
 
 def test_finished_run_metadata_and_config(runs_root):
     r = _run(runs_root, "fin00001")
     assert (r.id, r.name, r.project, r.group, r.job_type) == (
-        "fin00001", "finished-run", "refusal-lab-test", "sweep-a", "train")
+        "fin00001",
+        "finished-run",
+        "refusal-lab-test",
+        "sweep-a",
+        "train",
+    )
     assert r.tags == ["t1", "t2"]
     assert r.state == STATE_FINISHED and r.exit_code == 0
     assert r.warnings == []
     expected = json.loads(json.dumps(CONFIG))
     expected["eval"] = CONFIG_UPDATE["eval"]
     expected["seed"] = CONFIG_UPDATE["seed"]
-    assert r.config == expected                   # nested, update merged, blob spans 3 blocks
+    assert r.config == expected  # nested, update merged, blob spans 3 blocks
     assert "_wandb" not in r.config
     import wandb
+
     assert r.wandb_version == wandb.__version__
     assert (r.run_dir / f"run-{r.id}.wandb").stat().st_size > 2 * 32 * 1024
 
@@ -237,7 +253,7 @@ def test_finished_run_table_round_trips(runs_root):
 def test_failed_run(runs_root):
     r = _run(runs_root, "fail0001")
     assert r.state == STATE_FAILED and r.exit_code == 1
-    assert r.name == "fail0001"                   # no display name offline: falls back to the id
+    assert r.name == "fail0001"  # no display name offline: falls back to the id
     assert r.config == {"lr": 0.1}
     (row,) = r.history
     assert row["x"] == 1.0 and row["k"] == 2 and row["s"] == "text" and row["flag"] is True
@@ -251,8 +267,9 @@ def test_killed_after_flush_is_incomplete_with_flushed_history(runs_root):
     assert r.state == STATE_INCOMPLETE and r.exit_code is None
     info = json.loads((runs_root / "killed.json").read_text())
     if not info["flush_setting"]:
-        pytest.skip(f"wandb {info['wandb']} has no x_transaction_log_flush_interval: "
-                    "nothing is flushed before a block fills")
+        pytest.skip(
+            f"wandb {info['wandb']} has no x_transaction_log_flush_interval: nothing is flushed before a block fills"
+        )
     assert (r.project, r.group) == ("refusal-lab-test", "sweep-b")
     assert r.config == {"lr": 0.01, "model": {"name": "m"}}
     assert [row["_step"] for row in r.history] == list(range(N_KILLED_STEPS))
@@ -265,7 +282,7 @@ def test_killed_after_flush_is_incomplete_with_flushed_history(runs_root):
 def test_killed_before_first_flush_reads_what_is_there(runs_root):
     # Default flush interval (15 s): little or nothing reached the file.
     r = _run(runs_root, "kill0002")
-    assert r.id == "kill0002"                     # from the file name when no run record made it
+    assert r.id == "kill0002"  # from the file name when no run record made it
     assert r.state == STATE_INCOMPLETE and r.exit_code is None
     assert len(r.history) <= N_KILLED_STEPS
     assert [row["_step"] for row in r.history] == list(range(len(r.history)))
@@ -280,7 +297,7 @@ def _copy_run(r: OfflineRun, dest: Path) -> tuple[Path, Path]:
 def test_truncated_file_reads_up_to_last_complete_record(runs_root, tmp_path):
     full = _run(runs_root, "fin00001")
     size = (full.run_dir / f"run-{full.id}.wandb").stat().st_size
-    late = size - 20_000                          # past the run and config records (each holds the blob)
+    late = size - 20_000  # past the run and config records (each holds the blob)
     cuts = [3, 7, 10, 200, 32 * 1024 + 5, 70_000, size // 2, late, size - 3]
     for k, cut in enumerate(cuts):
         d, f = _copy_run(full, tmp_path / str(k))
@@ -288,7 +305,7 @@ def test_truncated_file_reads_up_to_last_complete_record(runs_root, tmp_path):
             fh.truncate(cut)
         r = read_offline_run(d)
         assert r.state == STATE_INCOMPLETE, cut
-        assert r.history == full.history[:len(r.history)], cut
+        assert r.history == full.history[: len(r.history)], cut
         if cut > 7:
             assert any("ends inside a record" in w for w in r.warnings), (cut, r.warnings)
         if r.history:
@@ -301,12 +318,12 @@ def test_corrupt_chunk_is_skipped(runs_root, tmp_path):
     full = _run(runs_root, "fin00001")
     d, f = _copy_run(full, tmp_path)
     data = bytearray(f.read_bytes())
-    i = data.index(b"eval/f1", 100_000)           # inside a history or summary record, past the config
+    i = data.index(b"eval/f1", 100_000)  # inside a history or summary record, past the config
     data[i] ^= 0xFF
     f.write_bytes(bytes(data))
     r = read_offline_run(d)
     assert any("corrupt" in w for w in r.warnings)
-    assert r.state == STATE_FINISHED              # records after the bad chunk are still read
+    assert r.state == STATE_FINISHED  # records after the bad chunk are still read
     steps = [row["_step"] for row in r.history]
     assert steps == sorted(steps) and len(steps) >= N_STEPS - 1
 
@@ -329,9 +346,14 @@ def test_matches_wandb_leet_inspect(runs_root, tmp_path):
         pytest.skip("no wandb CLI next to the interpreter")
     env = _env(tmp_path)
     (Path(env["WANDB_DIR"]) / "wandb").mkdir(exist_ok=True)
-    p = subprocess.run([str(wandb_bin), "leet", "inspect", "--summary", "--json",
-                        str(r.run_dir / f"run-{r.id}.wandb")],
-                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [str(wandb_bin), "leet", "inspect", "--summary", "--json", str(r.run_dir / f"run-{r.id}.wandb")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if p.returncode != 0 or not p.stdout.strip().startswith("{"):
         pytest.skip(f"`wandb leet inspect` unavailable: {p.stderr[-300:]}")
     leet = json.loads(p.stdout)
@@ -353,10 +375,10 @@ def _frame(payloads: list[bytes]) -> bytes:
         first = True
         while True:
             left = block - len(out) % block
-            if left < 7:                              # no room for a chunk header: zero trailer
+            if left < 7:  # no room for a chunk header: zero trailer
                 out += bytes(left)
                 left = block
-            n = min(len(p), left - 7)                 # exactly 7 left: an empty FIRST chunk
+            n = min(len(p), left - 7)  # exactly 7 left: an empty FIRST chunk
             chunk, p = p[:n], p[n:]
             last = not p
             t = (1 if first else 4) if last else (2 if first else 3)
@@ -375,11 +397,11 @@ def test_framing_edge_cases():
     rng = random.Random(0)
     block = 32 * 1024
     payloads = [
-        b"a" * (block - 7 - 7 - 7),                   # leaves exactly 7 bytes in block 0
-        b"b" * 100,                                   # -> empty FIRST chunk, then LAST in block 1
-        b"c" * (block - 100 - 7 - 7 - 3),             # leaves 3 bytes: zero trailer
-        b"",                                          # an empty record
-        b"d" * (3 * block),                           # FIRST, MIDDLE, MIDDLE, LAST
+        b"a" * (block - 7 - 7 - 7),  # leaves exactly 7 bytes in block 0
+        b"b" * 100,  # -> empty FIRST chunk, then LAST in block 1
+        b"c" * (block - 100 - 7 - 7 - 3),  # leaves 3 bytes: zero trailer
+        b"",  # an empty record
+        b"d" * (3 * block),  # FIRST, MIDDLE, MIDDLE, LAST
     ] + [rng.randbytes(rng.choice([1, 50, 700, 5000, 40_000])) for _ in range(60)]
     data = _frame(payloads)
     warnings: list[str] = []
@@ -387,5 +409,5 @@ def test_framing_edge_cases():
     assert got == payloads and not truncated and warnings == []
     for cut in [8, block - 1, block + 3, len(data) // 3, len(data) - 1]:
         got, truncated = _split_records(data[:cut], [], Path("x.wandb"))
-        assert got == payloads[:len(got)]
+        assert got == payloads[: len(got)]
         assert truncated

@@ -26,8 +26,13 @@ class RefusalLabLauncher(Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
         from refusal_lab.experiments import sweeps
 
-        return sweeps.launch(self.params, self.hydra_context.config_loader, self.config,
-                             [list(o) for o in job_overrides], initial_job_idx)
+        return sweeps.launch(
+            self.params,
+            self.hydra_context.config_loader,
+            self.config,
+            [list(o) for o in job_overrides],
+            initial_job_idx,
+        )
 
 
 def register() -> None:

@@ -21,8 +21,13 @@ def usage(schema, command: str) -> str:
     doc = (schema.__doc__ or "").strip()
     rows = schema_help(schema)
     width = max(len(k) for k, _, _ in rows) + 2
-    lines = [f"usage: refusal-lab {command} [--help] [--cfg job] key=value ...", "", doc, "",
-             f"keys (defaults from conf/{command}.yaml; Hydra override syntax):"]
+    lines = [
+        f"usage: refusal-lab {command} [--help] [--cfg job] key=value ...",
+        "",
+        doc,
+        "",
+        f"keys (defaults from conf/{command}.yaml; Hydra override syntax):",
+    ]
     lines += [f"  {key:<{width}}{help_} (default {default!r})" for key, default, help_ in rows]
     return "\n".join(lines)
 
@@ -31,7 +36,7 @@ def _wants_cfg(argv: list[str]) -> tuple[bool, list[str]]:
     for flag in ("--cfg", "-c"):
         if flag in argv:
             i = argv.index(flag)
-            return True, argv[:i] + argv[i + 2:]
+            return True, argv[:i] + argv[i + 2 :]
     return False, argv
 
 

@@ -75,8 +75,11 @@ def main(argv: list[str]) -> int:
     except (ConfigError, InputError) as exc:
         return fail("calibrate", exc)
     out = Path(args.out)
-    summary = "\n".join(f"{r['part']} {r['group']}: target {r['target']:.3f}, achieved {r['rate']:.3f} (n={r['n']}, 95% CI "
-                        f"{r['ci_low']:.3f}-{r['ci_high']:.3f})" for r in rows)
+    summary = "\n".join(
+        f"{r['part']} {r['group']}: target {r['target']:.3f}, achieved {r['rate']:.3f} (n={r['n']}, 95% CI "
+        f"{r['ci_low']:.3f}-{r['ci_high']:.3f})"
+        for r in rows
+    )
     policy_mod.save(pol, out, f"written by refusal-lab calibrate from {args.scores}\n{summary}")
     settings = {k: v for k, v in dataclasses.asdict(args).items() if k != "target"}
     report = {"policy": pol.as_dict(), "rows": rows, "args": settings, "targets": _target_args(args.target)}

@@ -23,10 +23,14 @@ def _inputs(args: CheckpointEvalConfig):
 
     _judge(args)  # every judge setting checked before anything is loaded
     if not args.checkpoint:
-        raise InputError("checkpoint=None: give the checkpoint folder, e.g. checkpoint=outputs/runs/<date>/<run>/checkpoint")
+        raise InputError(
+            "checkpoint=None: give the checkpoint folder, e.g. checkpoint=outputs/runs/<date>/<run>/checkpoint"
+        )
     checkpoint = Path(args.checkpoint)
     if not (checkpoint / "config.json").exists():
-        raise InputError(f"checkpoint={str(checkpoint)!r}: no model there (expected config.json and safetensors written by a run)")
+        raise InputError(
+            f"checkpoint={str(checkpoint)!r}: no model there (expected config.json and safetensors written by a run)"
+        )
     pol = policy_mod.load(args.policy) if args.policy else policy_mod.for_checkpoint(checkpoint)
     return checkpoint, pol, eval_rows(args.data, args.split, checkpoint)
 
@@ -37,12 +41,18 @@ def _judge(args: CheckpointEvalConfig):
 
     from refusal_lab.evaluation import judges
 
-    raw = {**dataclasses.asdict(args.judge), "url": args.judge.url or args.judge_url,
-           "model": args.judge.model or args.judge_model, "rubric": args.judge.rubric or args.rubric}
+    raw = {
+        **dataclasses.asdict(args.judge),
+        "url": args.judge.url or args.judge_url,
+        "model": args.judge.model or args.judge_model,
+        "rubric": args.judge.rubric or args.rubric,
+    }
     try:
         return judges.judge_config(raw)
     except judges.JudgeError as exc:
-        raise InputError(str(exc).replace("judge.model=None: judge.url is set", "judge_model=None: judge_url is set")) from None
+        raise InputError(
+            str(exc).replace("judge.model=None: judge.url is set", "judge_model=None: judge_url is set")
+        ) from None
 
 
 def _generate_and_judge(model, tokenizer, rows, pol, args: CheckpointEvalConfig, scores, result) -> str | None:
@@ -52,11 +62,18 @@ def _generate_and_judge(model, tokenizer, rows, pol, args: CheckpointEvalConfig,
 
     token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in pol.tokens}
     ids = [first_position.chat_ids(tokenizer, [{"role": "user", "content": r.prompt}]) for r in rows]
-    steered = first_position.decide_and_generate(model, tokenizer, ids, pol, token_ids, args.max_new_tokens, args.batch_size)
+    steered = first_position.decide_and_generate(
+        model, tokenizer, ids, pol, token_ids, args.max_new_tokens, args.batch_size
+    )
     scores["response"] = steered.texts
     scores["text_label"], judge_error = judge_texts(rows, steered.texts, _judge(args))
     result.update({f"judge/{k}": v for k, v in judges.label_counts(list(scores["text_label"])).items()})
-    result.update({f"agreement/{k}": v for k, v in agreement.token_text_agreement(scores["refused_policy"], scores["text_label"]).items()})
+    result.update(
+        {
+            f"agreement/{k}": v
+            for k, v in agreement.token_text_agreement(scores["refused_policy"], scores["text_label"]).items()
+        }
+    )
     return judge_error
 
 
@@ -70,7 +87,12 @@ def _write(out: Path, scores, sweep, result) -> None:
     write_text(out / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")  # numpy numbers as numbers
 
 
-RAW_KEYS = ("suite", "sets", "judges", "logger")  # comma lists, and names that are also conf/ groups: read as plain text
+RAW_KEYS = (
+    "suite",
+    "sets",
+    "judges",
+    "logger",
+)  # comma lists, and names that are also conf/ groups: read as plain text
 
 
 def _set_overrides(argv: list[str]) -> tuple[list[str], dict]:
@@ -123,16 +145,20 @@ def main(argv: list[str]) -> int:
     model, tokenizer = load_pretrained(str(checkpoint))
     try:
         scores, result, sweep, _ = evaluate(model, tokenizer, rows, pol, args.batch_size)
-        judge_error = _generate_and_judge(model, tokenizer, rows, pol, args, scores, result) if args.max_new_tokens > 0 else None
+        judge_error = (
+            _generate_and_judge(model, tokenizer, rows, pol, args, scores, result) if args.max_new_tokens > 0 else None
+        )
     except (InputError, ValueError) as exc:
         return fail("eval", exc)
     out = Path(args.out or checkpoint.parent / f"eval_{args.data.name}")
     _write(out, scores, sweep, result)
     print(format_report(result, sweep))
     if "agreement/agreement" in result:
-        print(f"\ntoken/text agreement {result['agreement/agreement']:.3f}; [respond] then refused in words: "
-              f"{result['agreement/respond_then_refused']}/{result['agreement/n_respond_token']}; refusal token then answered: "
-              f"{result['agreement/refuse_then_answered']}/{result['agreement/n_refuse_token']}; unclear {result['agreement/unclear']}, judge failed {result['agreement/failed']}")
+        print(
+            f"\ntoken/text agreement {result['agreement/agreement']:.3f}; [respond] then refused in words: "
+            f"{result['agreement/respond_then_refused']}/{result['agreement/n_respond_token']}; refusal token then answered: "
+            f"{result['agreement/refuse_then_answered']}/{result['agreement/n_refuse_token']}; unclear {result['agreement/unclear']}, judge failed {result['agreement/failed']}"
+        )
     print(f"\nwritten to {out}: scores.csv, rules.csv ({len(sweep)} rule settings), metrics.json")
     if judge_error:  # the results are written; the exit status says they are not to be trusted
         print(f"refusal-lab eval: {judge_error}", file=sys.stderr)

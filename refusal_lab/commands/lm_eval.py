@@ -14,10 +14,15 @@ from refusal_lab.evaluation import lm_eval_harness as h
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="refusal-lab lm-eval", description="lm-evaluation-harness through the chat template with the control token crossed.")
+    p = argparse.ArgumentParser(
+        prog="refusal-lab lm-eval",
+        description="lm-evaluation-harness through the chat template with the control token crossed.",
+    )
     p.add_argument("checkpoint", help="a run's checkpoint/ folder")
-    p.add_argument("--tasks", default=h.LOCAL_TASK, help=f"comma-separated lm-eval tasks (default {h.LOCAL_TASK}, offline)")
-    p.add_argument("--first-token", default="[respond]", help="appended after the generation prompt (\"\" = none)")
+    p.add_argument(
+        "--tasks", default=h.LOCAL_TASK, help=f"comma-separated lm-eval tasks (default {h.LOCAL_TASK}, offline)"
+    )
+    p.add_argument("--first-token", default="[respond]", help='appended after the generation prompt ("" = none)')
     p.add_argument("--limit", type=int, help="examples per task")
     p.add_argument("--out", help="folder for results.json and the task files (default CHECKPOINT/../lm_eval)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
@@ -37,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from refusal_lab.io import write_json
 
-    write_json(out / "results.json", {"checkpoint": args.checkpoint, "first_token": args.first_token, "results": scores})
+    write_json(
+        out / "results.json", {"checkpoint": args.checkpoint, "first_token": args.first_token, "results": scores}
+    )
     for task, metrics in scores.items():
         print(task + ": " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     print(f"written to {out / 'results.json'}")

@@ -18,12 +18,21 @@ from refusal_lab.evaluation import tradeoff_experiment as tx
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="refusal-lab tradeoff", description="The refusal trade-off: one token model against retrained, steered and prompted baselines.",
-                                epilog="example: refusal-lab tradeoff tradeoff model=smollm2_135m data=coconot --out outputs/tradeoff/smol")
-    p.add_argument("experiment", nargs="?", default=tx.DEFAULT_EXPERIMENT,
-                   help="experiment file: a path or a name in refusal_lab/evaluation/tradeoff_plans/ (default: tradeoff.yaml)")
+    p = argparse.ArgumentParser(
+        prog="refusal-lab tradeoff",
+        description="The refusal trade-off: one token model against retrained, steered and prompted baselines.",
+        epilog="example: refusal-lab tradeoff tradeoff model=smollm2_135m data=coconot --out outputs/tradeoff/smol",
+    )
+    p.add_argument(
+        "experiment",
+        nargs="?",
+        default=tx.DEFAULT_EXPERIMENT,
+        help="experiment file: a path or a name in refusal_lab/evaluation/tradeoff_plans/ (default: tradeoff.yaml)",
+    )
     p.add_argument("overrides", nargs="*", help="Hydra overrides added to every run, e.g. model=smollm2_135m")
-    p.add_argument("--out", help="output folder (default outputs/tradeoff/<experiment>); finished runs in it are reused")
+    p.add_argument(
+        "--out", help="output folder (default outputs/tradeoff/<experiment>); finished runs in it are reused"
+    )
     p.add_argument("--bootstrap", type=int, help="bootstrap replicates (overrides the file)")
     return p.parse_args(argv)
 
@@ -50,12 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + result["text"])
     cap = result["capability"]
     if "kl_first_position_mean" in cap:
-        print(f"\ncapability tax ({cap['token_model']} vs {cap['no_token_model']}): first-position KL "
-              f"{cap['kl_first_position_mean']:.4f} nats (control tokens excluded), after [respond] "
-              f"{cap['kl_after_respond_mean']:.4f}; ROUGE-L {cap['rouge_l_token_model_after_respond']:.3f} vs "
-              f"{cap['rouge_l_no_token_model']:.3f} on {cap['n_general']} general instructions")
-    print(f"\nwritten to {out}: table.csv, points.csv, capability.json, tradeoff.png, report.md "
-          f"({time.perf_counter() - t0:.0f} s)")
+        print(
+            f"\ncapability tax ({cap['token_model']} vs {cap['no_token_model']}): first-position KL "
+            f"{cap['kl_first_position_mean']:.4f} nats (control tokens excluded), after [respond] "
+            f"{cap['kl_after_respond_mean']:.4f}; ROUGE-L {cap['rouge_l_token_model_after_respond']:.3f} vs "
+            f"{cap['rouge_l_no_token_model']:.3f} on {cap['n_general']} general instructions"
+        )
+    print(
+        f"\nwritten to {out}: table.csv, points.csv, capability.json, tradeoff.png, report.md "
+        f"({time.perf_counter() - t0:.0f} s)"
+    )
     return 0
 
 

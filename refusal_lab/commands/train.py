@@ -47,7 +47,11 @@ def hydra_train() -> None:
                 summary = _run_with_torchrun(run_cfg, run_dir)
             else:
                 summary = run(run_cfg, run_dir)
-        except (ConfigError, MixError, InputError) as exc:  # MixError: a pool smaller than the mix; InputError: a bad data file (file:line)
+        except (
+            ConfigError,
+            MixError,
+            InputError,
+        ) as exc:  # MixError: a pool smaller than the mix; InputError: a bad data file (file:line)
             raise SystemExit(fail("train", exc)) from None
         except StopRequested as exc:
             print(f"refusal-lab train: {exc}; rerun with run_dir={run_dir} to resume", file=sys.stderr)
@@ -55,8 +59,14 @@ def hydra_train() -> None:
         if "eval/f1" not in summary or os.environ.get(_LAUNCHED_BY_TRAIN):
             return 0.0  # a process started for train.processes > 1: the command that started it prints the table
         print("\n" + format_table(summary))
-        print(f"\nwritten to {run_dir}: summary.json, threshold_curve.csv, scores.csv, mix_manifest.json, checkpoint/"
-              + (f", W&B {run_cfg.logger.mode} run under {run_dir / 'wandb'}" if run_cfg.logger.mode != "disabled" else ""))
+        print(
+            f"\nwritten to {run_dir}: summary.json, threshold_curve.csv, scores.csv, mix_manifest.json, checkpoint/"
+            + (
+                f", W&B {run_cfg.logger.mode} run under {run_dir / 'wandb'}"
+                if run_cfg.logger.mode != "disabled"
+                else ""
+            )
+        )
         return float(summary[run_cfg.optimize_metric])  # what Hydra sweepers (Optuna) optimise
 
     _train()
@@ -87,11 +97,18 @@ def _run_with_torchrun(run_cfg, run_dir: Path) -> dict:
     argv = [a for a in sys.argv[1:] if not a.startswith(("run_dir=", "hydra.run.dir="))]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), _LAUNCHED_BY_TRAIN: "1"}
     env.setdefault("DS_ACCELERATOR", "cuda" if torch.cuda.is_available() else "cpu")
-    code = subprocess.run(distributed.torchrun_command(run_cfg.train.processes, argv + [f"run_dir={run_dir}",
-                          f"hydra.run.dir={run_dir}"]), env=env).returncode
+    code = subprocess.run(
+        distributed.torchrun_command(
+            run_cfg.train.processes, argv + [f"run_dir={run_dir}", f"hydra.run.dir={run_dir}"]
+        ),
+        env=env,
+    ).returncode
     if code != 0:
-        print(f"refusal-lab train: train.processes={run_cfg.train.processes}: a process failed (exit code {code}); "
-              "torchrun printed its error above", file=sys.stderr)
+        print(
+            f"refusal-lab train: train.processes={run_cfg.train.processes}: a process failed (exit code {code}); "
+            "torchrun printed its error above",
+            file=sys.stderr,
+        )
         raise SystemExit(code)
     return json.loads((run_dir / "summary.json").read_text())
 

@@ -29,7 +29,7 @@ def shingles(text: str) -> frozenset[str]:
     words = normalise(text).split()
     if len(words) < 3:
         return frozenset([" ".join(words)])
-    return frozenset(" ".join(words[i:i + 3]) for i in range(len(words) - 2))
+    return frozenset(" ".join(words[i : i + 3]) for i in range(len(words) - 2))
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:
@@ -73,11 +73,11 @@ def duplicate_groups(texts: list[str], threshold: float) -> list[int]:
         first_by_norm[key] = i
         sig = _minhash(sh[i])
         for band in range(_NUM_HASHES // _BAND_ROWS):
-            bkey = (band, *sig[band * _BAND_ROWS:(band + 1) * _BAND_ROWS].tolist())
+            bkey = (band, *sig[band * _BAND_ROWS : (band + 1) * _BAND_ROWS].tolist())
             buckets.setdefault(bkey, []).append(i)
     for members in buckets.values():
         for a_pos in range(len(members)):
-            for b in members[a_pos + 1:]:
+            for b in members[a_pos + 1 :]:
                 a = members[a_pos]
                 if uf.find(a) != uf.find(b) and jaccard(sh[a], sh[b]) >= threshold:
                     uf.union(a, b)

@@ -26,7 +26,7 @@ class DataError(InputError):
 @dataclass
 class CheckedFile:
     path: Path
-    rows: list[dict]                  # the parsed rows (used when datasets cannot read the file)
+    rows: list[dict]  # the parsed rows (used when datasets cannot read the file)
     bad_lines: list[int] = field(default_factory=list)  # 1-based line numbers skipped under lenient
     has_bom: bool = False
 
@@ -35,8 +35,10 @@ def _decode(raw: bytes, path: Path, lineno: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}:{lineno}: bytes that are not UTF-8 ({exc.reason} at byte {exc.start} of the line); "
-                        "re-save the file as UTF-8") from None
+        raise DataError(
+            f"{path}:{lineno}: bytes that are not UTF-8 ({exc.reason} at byte {exc.start} of the line); "
+            "re-save the file as UTF-8"
+        ) from None
 
 
 def check_row(row, path: Path, lineno: int, required: tuple[str, ...], text_fields: tuple[str, ...]) -> None:
@@ -48,8 +50,10 @@ def check_row(row, path: Path, lineno: int, required: tuple[str, ...], text_fiel
         value = row.get(key)
         if value is None:
             problem = "is null" if key in row else "is missing"
-            raise DataError(f"{where}: field {key!r} {problem} (fields present: {', '.join(row) or 'none'}); "
-                            f"every row needs a {key!r} string")
+            raise DataError(
+                f"{where}: field {key!r} {problem} (fields present: {', '.join(row) or 'none'}); "
+                f"every row needs a {key!r} string"
+            )
         if not (isinstance(value, str) or isinstance(value, list) and len(value) == 1 and isinstance(value[0], str)):
             raise DataError(f"{where}: field {key!r} is {type(value).__name__} {value!r}, expected a string")
     for key in text_fields:
@@ -58,8 +62,9 @@ def check_row(row, path: Path, lineno: int, required: tuple[str, ...], text_fiel
             raise DataError(f"{where}: field {key!r} is {type(value).__name__} {value!r}, expected a string or null")
 
 
-def check_jsonl(path: Path, required: tuple[str, ...] = (), text_fields: tuple[str, ...] = (),
-                lenient: bool = False) -> CheckedFile:
+def check_jsonl(
+    path: Path, required: tuple[str, ...] = (), text_fields: tuple[str, ...] = (), lenient: bool = False
+) -> CheckedFile:
     """Parse and check every line of a JSONL file; DataError names file:line on the first problem."""
     path = Path(path)
     out = CheckedFile(path, [])
@@ -76,7 +81,9 @@ def check_jsonl(path: Path, required: tuple[str, ...] = (), text_fields: tuple[s
                 if lenient:
                     out.bad_lines.append(lineno)
                     continue
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno}); fix or delete the line") from None
+                raise DataError(
+                    f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno}); fix or delete the line"
+                ) from None
             check_row(row, path, lineno, required, text_fields)
             out.rows.append(row)
     return out
@@ -103,6 +110,8 @@ def jsonl_files(path: Path, key: str) -> list[Path]:
     files = sorted(path.glob("*.jsonl"))
     if not files:
         others = sorted(p.name for p in path.iterdir())[:8]
-        raise DataError(f"{key}={str(path)!r}: the folder holds no .jsonl files (it has: {', '.join(others) or 'nothing'}); "
-                        "point it at a folder of .jsonl files")
+        raise DataError(
+            f"{key}={str(path)!r}: the folder holds no .jsonl files (it has: {', '.join(others) or 'nothing'}); "
+            "point it at a folder of .jsonl files"
+        )
     return files

@@ -16,26 +16,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from refusal_lab.config import DataConfig, DatasetSpec
-from refusal_lab.definitions import SOURCE_CONTRAST, SOURCE_GENERAL, SOURCE_REFUSAL, normalise_category, normalise_subcategory
+from refusal_lab.definitions import (
+    SOURCE_CONTRAST,
+    SOURCE_GENERAL,
+    SOURCE_REFUSAL,
+    normalise_category,
+    normalise_subcategory,
+)
 from refusal_lab.data import sources
 from refusal_lab.data.files import DataError, jsonl_files
 from refusal_lab.data.records import Example
 from refusal_lab.data.sources import read_table
-from refusal_lab.data.splitting import drop_cross_source_duplicates, drop_exact_duplicates, drop_overlap_with_eval, split_pool
+from refusal_lab.data.splitting import (
+    drop_cross_source_duplicates,
+    drop_exact_duplicates,
+    drop_overlap_with_eval,
+    split_pool,
+)
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class SplitData:
-    train: dict[str, list[Example]]           # source -> training pool
-    eval: list[Example]                       # should-refuse and should-answer eval rows
+    train: dict[str, list[Example]]  # source -> training pool
+    eval: list[Example]  # should-refuse and should-answer eval rows
     report: dict = field(default_factory=dict)  # dropped duplicates, skipped lines, pool sizes
 
 
 def coconot_file(path: Path) -> tuple[list[dict], int]:
     """Rows of a local CoCoNot JSONL file, checked line by line (file:line errors) and read by datasets."""
-    spec = DatasetSpec(path=str(path), prompt_field="prompt", category_field="category", label="refuse")  # other fields optional
+    spec = DatasetSpec(
+        path=str(path), prompt_field="prompt", category_field="category", label="refuse"
+    )  # other fields optional
     table = read_table(spec, str(path))
     return table.rows, table.skipped_lines
 
@@ -54,9 +67,18 @@ def coconot_rows(rows, source: str, origin: str, response_field: str = "response
             response = refusal_response(category, r["prompt"])
         if not response:
             continue  # a should-answer row without an answer cannot be trained on
-        out.append(Example(prompt=r["prompt"], response=response, source=source, category=category,
-                           subcategory=normalise_subcategory(r.get("subcategory")), should_refuse=source == SOURCE_REFUSAL,
-                           origin=origin, id=str(r.get("id") or "")))
+        out.append(
+            Example(
+                prompt=r["prompt"],
+                response=response,
+                source=source,
+                category=category,
+                subcategory=normalise_subcategory(r.get("subcategory")),
+                should_refuse=source == SOURCE_REFUSAL,
+                origin=origin,
+                id=str(r.get("id") or ""),
+            )
+        )
     return out
 
 
@@ -72,7 +94,9 @@ def _require(path: Path, key: str, fix: str) -> Path:
 
 
 def _hf(name: str, config: str | None, split: str) -> list[dict]:
-    return sources._read_hub(DatasetSpec(path=name, config=config, split=split), f"{name}:{config}/{split}", gated=False)
+    return sources._read_hub(
+        DatasetSpec(path=name, config=config, split=split), f"{name}:{config}/{split}", gated=False
+    )
 
 
 def load(cfg: DataConfig) -> SplitData:
@@ -83,6 +107,7 @@ def load(cfg: DataConfig) -> SplitData:
     builtin = None
     if "builtin" in (cfg.refusal_source, cfg.contrast_source, cfg.general_source):
         from refusal_lab.data.builtin import builtin_pools
+
         builtin = builtin_pools()
 
     def split_by_fraction(rows, name, count=None):
@@ -94,7 +119,12 @@ def load(cfg: DataConfig) -> SplitData:
     def fixed_eval(tr, ev, name):
         tr, exact = drop_exact_duplicates(tr)
         tr, overlap = drop_overlap_with_eval(tr, ev, thr)
-        report[name] = {"exact_duplicates_dropped": exact, "dropped_overlapping_eval": overlap, "train": len(tr), "eval": len(ev)}
+        report[name] = {
+            "exact_duplicates_dropped": exact,
+            "dropped_overlapping_eval": overlap,
+            "train": len(tr),
+            "eval": len(ev),
+        }
         return tr, ev
 
     coconot = Path(cfg.coconot_path)
@@ -107,10 +137,16 @@ def load(cfg: DataConfig) -> SplitData:
         tr, ev = split_by_fraction(coconot_rows(rows, SOURCE_REFUSAL, "coconot_eval.jsonl"), "refusal")
         report["refusal"]["unparsable_lines"] = bad
     elif cfg.refusal_source == "dataset":
-        tr, ev = split_by_fraction(_dataset_pool(cfg.refusal_dataset, "data.refusal_dataset", SOURCE_REFUSAL, report), "refusal")
+        tr, ev = split_by_fraction(
+            _dataset_pool(cfg.refusal_dataset, "data.refusal_dataset", SOURCE_REFUSAL, report), "refusal"
+        )
     else:
-        tr = coconot_rows(_hf(cfg.coconot_hf_name, "original", "train"), SOURCE_REFUSAL, f"{cfg.coconot_hf_name}:original/train")
-        ev = _eval_rows(_hf(cfg.coconot_hf_name, "original", "test"), SOURCE_REFUSAL, f"{cfg.coconot_hf_name}:original/test")
+        tr = coconot_rows(
+            _hf(cfg.coconot_hf_name, "original", "train"), SOURCE_REFUSAL, f"{cfg.coconot_hf_name}:original/train"
+        )
+        ev = _eval_rows(
+            _hf(cfg.coconot_hf_name, "original", "test"), SOURCE_REFUSAL, f"{cfg.coconot_hf_name}:original/test"
+        )
         tr, ev = fixed_eval(tr, ev, "refusal")
     train[SOURCE_REFUSAL], evals = tr, evals + ev
     # contrast pool
@@ -119,15 +155,24 @@ def load(cfg: DataConfig) -> SplitData:
     elif cfg.contrast_source == "coconot_local":
         pref, bad1 = coconot_file(_require(coconot / "coconot_pref.jsonl", "data.coconot_path", fix))
         cev, bad2 = coconot_file(_require(coconot / "coconot_contrast_eval.jsonl", "data.coconot_path", fix))
-        tr, ev = fixed_eval(coconot_rows(pref, SOURCE_CONTRAST, "coconot_pref.jsonl", "chosen"),
-                            _eval_rows(cev, SOURCE_CONTRAST, "coconot_contrast_eval.jsonl"), "contrast")
+        tr, ev = fixed_eval(
+            coconot_rows(pref, SOURCE_CONTRAST, "coconot_pref.jsonl", "chosen"),
+            _eval_rows(cev, SOURCE_CONTRAST, "coconot_contrast_eval.jsonl"),
+            "contrast",
+        )
         report["contrast"]["unparsable_lines"] = bad1 + bad2
     elif cfg.contrast_source == "coconot_hf":
-        tr = coconot_rows(_hf(cfg.coconot_hf_name, "pref", "train"), SOURCE_CONTRAST, f"{cfg.coconot_hf_name}:pref/train", "chosen")
-        ev = _eval_rows(_hf(cfg.coconot_hf_name, "contrast", "test"), SOURCE_CONTRAST, f"{cfg.coconot_hf_name}:contrast/test")
+        tr = coconot_rows(
+            _hf(cfg.coconot_hf_name, "pref", "train"), SOURCE_CONTRAST, f"{cfg.coconot_hf_name}:pref/train", "chosen"
+        )
+        ev = _eval_rows(
+            _hf(cfg.coconot_hf_name, "contrast", "test"), SOURCE_CONTRAST, f"{cfg.coconot_hf_name}:contrast/test"
+        )
         tr, ev = fixed_eval(tr, ev, "contrast")
     elif cfg.contrast_source == "dataset":
-        tr, ev = split_by_fraction(_dataset_pool(cfg.contrast_dataset, "data.contrast_dataset", SOURCE_CONTRAST, report), "contrast")
+        tr, ev = split_by_fraction(
+            _dataset_pool(cfg.contrast_dataset, "data.contrast_dataset", SOURCE_CONTRAST, report), "contrast"
+        )
     else:
         tr, ev = [], []
     train[SOURCE_CONTRAST], evals = tr, evals + ev
@@ -139,7 +184,9 @@ def load(cfg: DataConfig) -> SplitData:
     elif cfg.general_source == "dataset":
         rows = _dataset_pool(cfg.general_dataset, "data.general_dataset", SOURCE_GENERAL, report)
     elif cfg.general_source == "ultrachat_hf":
-        rows = sources.general_pool(_hf(cfg.general_hf_name, None, cfg.general_hf_split), f"{cfg.general_hf_name}:{cfg.general_hf_split}")
+        rows = sources.general_pool(
+            _hf(cfg.general_hf_name, None, cfg.general_hf_split), f"{cfg.general_hf_name}:{cfg.general_hf_split}"
+        )
     else:
         rows = []
     if cfg.general_limit is not None:
@@ -151,10 +198,14 @@ def load(cfg: DataConfig) -> SplitData:
     train[SOURCE_GENERAL], evals = tr, evals + ev
     train, report["cross_source"] = drop_cross_source_duplicates(train, evals)
     report["pool_sizes"] = {k: len(v) for k, v in train.items()}
-    report["eval_sizes"] = {s: sum(e.source == s for e in evals) for s in (SOURCE_REFUSAL, SOURCE_CONTRAST, SOURCE_GENERAL)}
+    report["eval_sizes"] = {
+        s: sum(e.source == s for e in evals) for s in (SOURCE_REFUSAL, SOURCE_CONTRAST, SOURCE_GENERAL)
+    }
     if not any(e.should_refuse for e in evals):
-        raise DataError("the eval split has no should-refuse rows (is the refusal source empty?); a run would report F1 0 "
-                        "and AUROC NaN. Check data.refusal_source and its files")
+        raise DataError(
+            "the eval split has no should-refuse rows (is the refusal source empty?); a run would report F1 0 "
+            "and AUROC NaN. Check data.refusal_source and its files"
+        )
     return SplitData(train=train, eval=evals, report=report)
 
 

@@ -29,8 +29,8 @@ class MixError(ValueError):
 
 @dataclass(frozen=True)
 class Mix:
-    examples: list[Example]   # shuffled training sample
-    manifest: dict            # requested vs realised counts, seed, settings, content hash
+    examples: list[Example]  # shuffled training sample
+    manifest: dict  # requested vs realised counts, seed, settings, content hash
 
 
 def largest_remainder(total: int, weights: dict[str, float]) -> dict[str, int]:
@@ -59,7 +59,9 @@ def requested_counts(settings: MixConfig, refusal_pool: list[Example]) -> dict[s
         n_ref = round(f * total)
         n_con = round(r * n_ref)
     if n_gen < 0:
-        raise MixError(f"mix.refusal_fraction={f}, mix.contrast_ratio={r}: leave no room for general rows; lower one of them")
+        raise MixError(
+            f"mix.refusal_fraction={f}, mix.contrast_ratio={r}: leave no room for general rows; lower one of them"
+        )
     weights = category_weights(settings)
     if weights is None:  # natural proportions of the pool
         weights = {c: float(sum(e.category == c for e in refusal_pool)) for c in CATEGORIES}
@@ -76,9 +78,11 @@ def _draw(pool: list[Example], n: int, rng: random.Random, key: str, mode: str) 
     if n <= len(pool):
         return rng.sample(pool, n), 0
     if mode == "error":
-        raise MixError(f"mix: {key} needs {n} rows but its pool has {len(pool)}; lower mix.total / mix.general_count / "
-                       f"mix.refusal_fraction / mix.contrast_ratio, or set mix.on_shortfall=cap (take what there is) or "
-                       f"mix.on_shortfall=oversample (repeat rows)")
+        raise MixError(
+            f"mix: {key} needs {n} rows but its pool has {len(pool)}; lower mix.total / mix.general_count / "
+            f"mix.refusal_fraction / mix.contrast_ratio, or set mix.on_shortfall=cap (take what there is) or "
+            f"mix.on_shortfall=oversample (repeat rows)"
+        )
     rows = rng.sample(pool, len(pool))
     if mode == "cap" or not pool:
         return rows, 0
@@ -113,15 +117,25 @@ def mix(pools: dict[str, list[Example]], settings: MixConfig) -> Mix:
     rng.shuffle(chosen)
     manifest = {
         "seed": settings.seed,
-        "settings": {k: getattr(settings, k) for k in ("total", "general_count", "refusal_fraction", "contrast_ratio",
-                                                        "category_weights", "on_shortfall")},
+        "settings": {
+            k: getattr(settings, k)
+            for k in (
+                "total",
+                "general_count",
+                "refusal_fraction",
+                "contrast_ratio",
+                "category_weights",
+                "on_shortfall",
+            )
+        },
         "requested": requested,
         "realised": realised,
         "pool_sizes": pool_sizes,
         "oversampled": oversampled,
         "total_requested": sum(requested.values()),
         "total_realised": len(chosen),
-        "realised_contrast_ratio": realised[SOURCE_CONTRAST] / max(1, sum(v for k, v in realised.items() if k.startswith(SOURCE_REFUSAL))),
+        "realised_contrast_ratio": realised[SOURCE_CONTRAST]
+        / max(1, sum(v for k, v in realised.items() if k.startswith(SOURCE_REFUSAL))),
         "content_hash": content_hash(chosen),
     }
     return Mix(examples=chosen, manifest=manifest)

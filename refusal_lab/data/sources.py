@@ -18,12 +18,30 @@ from pathlib import Path
 from refusal_lab.config import DatasetSpec
 from refusal_lab.data.files import TABLE_SUFFIXES, DataError, check_jsonl, first_bad_utf8_line
 from refusal_lab.data.records import Example
-from refusal_lab.definitions import SOURCE_CONTRAST, SOURCE_GENERAL, SOURCE_REFUSAL, normalise_category, normalise_subcategory
+from refusal_lab.definitions import (
+    SOURCE_CONTRAST,
+    SOURCE_GENERAL,
+    SOURCE_REFUSAL,
+    normalise_category,
+    normalise_subcategory,
+)
 
 log = logging.getLogger(__name__)
 REFUSE, ANSWER = "refuse", "answer"
-USUAL_LABELS = {"unsafe": REFUSE, "safe": ANSWER, "harmful": REFUSE, "unharmful": ANSWER, REFUSE: REFUSE, ANSWER: ANSWER,
-                "True": REFUSE, "False": ANSWER, "true": REFUSE, "false": ANSWER, "1": REFUSE, "0": ANSWER}
+USUAL_LABELS = {
+    "unsafe": REFUSE,
+    "safe": ANSWER,
+    "harmful": REFUSE,
+    "unharmful": ANSWER,
+    REFUSE: REFUSE,
+    ANSWER: ANSWER,
+    "True": REFUSE,
+    "False": ANSWER,
+    "true": REFUSE,
+    "false": ANSWER,
+    "1": REFUSE,
+    "0": ANSWER,
+}
 
 
 def label_map(spec: DatasetSpec) -> dict[str, str]:
@@ -33,10 +51,10 @@ def label_map(spec: DatasetSpec) -> dict[str, str]:
 
 @dataclass
 class Table:
-    rows: list[dict]          # one dict per row, every column
+    rows: list[dict]  # one dict per row, every column
     columns: list[str]
-    origin: str               # hub name:config/split or the file name(s)
-    skipped_lines: int = 0    # unparsable JSONL lines skipped (lenient files only)
+    origin: str  # hub name:config/split or the file name(s)
+    skipped_lines: int = 0  # unparsable JSONL lines skipped (lenient files only)
 
 
 def _datasets():
@@ -71,19 +89,31 @@ def _read_local_file(path: Path, spec: DatasetSpec, where: str, lenient: bool) -
         if not checked.rows:
             return [], len(checked.bad_lines)  # an empty file: reported as an empty set by the caller
         if checked.bad_lines:  # datasets rejects the whole file; the line parser keeps the rest, counted
-            log.warning("%s: %d lines are not JSON (first at line %d): skipped, the other rows read by the line parser",
-                        path, len(checked.bad_lines), checked.bad_lines[0])
+            log.warning(
+                "%s: %d lines are not JSON (first at line %d): skipped, the other rows read by the line parser",
+                path,
+                len(checked.bad_lines),
+                checked.bad_lines[0],
+            )
             return checked.rows, len(checked.bad_lines)
     elif path.stat().st_size == 0:
         return [], 0
     elif kind == "csv" and (bad := first_bad_utf8_line(path)):
         raise DataError(f"{path}:{bad}: bytes that are not UTF-8; re-save the file as UTF-8")
     extra = {"encoding": "utf-8-sig", **({"delimiter": "\t"} if path.suffix == ".tsv" else {})} if kind == "csv" else {}
-    extra.update({k: v for k, v in (spec.load_options or {}).items() if kind == "csv" or k not in ("delimiter", "keep_default_na")})
+    extra.update(
+        {
+            k: v
+            for k, v in (spec.load_options or {}).items()
+            if kind == "csv" or k not in ("delimiter", "keep_default_na")
+        }
+    )
     try:
         ds = _datasets().load_dataset(kind, data_files=str(path), split="train", **extra)
     except Exception as exc:  # datasets wraps parser errors in many types; the message names the file
-        raise DataError(f"{where}: {path} could not be read as {kind} ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise DataError(
+            f"{where}: {path} could not be read as {kind} ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
     return ds.to_list(), 0
 
 
@@ -100,15 +130,21 @@ def hf_token_present() -> bool:
 
 def _read_hub(spec: DatasetSpec, where: str, gated: bool) -> list[dict]:
     if gated and not hf_token_present():
-        raise DataError(f"{where}: {spec.path} is gated on the Hugging Face Hub and no token is set: accept its terms at "
-                        f"https://huggingface.co/datasets/{spec.path}, then `huggingface-cli login` (or export HF_TOKEN); "
-                        f"or point {where}.data_files at a local copy")
+        raise DataError(
+            f"{where}: {spec.path} is gated on the Hugging Face Hub and no token is set: accept its terms at "
+            f"https://huggingface.co/datasets/{spec.path}, then `huggingface-cli login` (or export HF_TOKEN); "
+            f"or point {where}.data_files at a local copy"
+        )
     try:
-        ds = _datasets().load_dataset(spec.path, spec.config, split=spec.split, revision=spec.revision, **(spec.load_options or {}))
+        ds = _datasets().load_dataset(
+            spec.path, spec.config, split=spec.split, revision=spec.revision, **(spec.load_options or {})
+        )
     except Exception as exc:
-        raise DataError(f"{where}: could not load {spec.path!r} (config {spec.config!r}, split {spec.split!r}, revision "
-                        f"{spec.revision!r}) from the hub: {type(exc).__name__}: {str(exc)[:200]}; without network, download "
-                        f"it elsewhere and set {where}.data_files to the local file") from None
+        raise DataError(
+            f"{where}: could not load {spec.path!r} (config {spec.config!r}, split {spec.split!r}, revision "
+            f"{spec.revision!r}) from the hub: {type(exc).__name__}: {str(exc)[:200]}; without network, download "
+            f"it elsewhere and set {where}.data_files to the local file"
+        ) from None
     return ds.to_list()
 
 
@@ -135,29 +171,43 @@ def read_table(spec: DatasetSpec, where: str, gated: bool = False, lenient: bool
         keep = {str(v) for v in spec.filter_values}
         rows = [r for r in rows if str(r.get(spec.filter_field)) in keep]
     if not rows:
-        raise DataError(f"{where}: the set is empty ({origin} has no rows{' after the filter' if spec.filter_field else ''}); "
-                        "check the file, split or filter_values")
+        raise DataError(
+            f"{where}: the set is empty ({origin} has no rows{' after the filter' if spec.filter_field else ''}); "
+            "check the file, split or filter_values"
+        )
     columns = list(dict.fromkeys(k for r in rows[:50] for k in r))
     check_columns(spec, where, columns)
     return Table(rows, columns, origin, skipped)
 
 
 def _missing_column(where: str, key: str, value: str, rows_or_columns) -> DataError:
-    columns = list(rows_or_columns[0]) if rows_or_columns and isinstance(rows_or_columns[0], dict) else list(rows_or_columns)
-    return DataError(f"{where}.{key}={value!r}: no such column; the set has columns {', '.join(columns)}; "
-                     f"set {where}.{key} to one of them")
+    columns = (
+        list(rows_or_columns[0]) if rows_or_columns and isinstance(rows_or_columns[0], dict) else list(rows_or_columns)
+    )
+    return DataError(
+        f"{where}.{key}={value!r}: no such column; the set has columns {', '.join(columns)}; "
+        f"set {where}.{key} to one of them"
+    )
 
 
 def check_columns(spec: DatasetSpec, where: str, columns: list[str]) -> None:
-    fields = {"prompt_field": None if spec.messages_field else spec.prompt_field, "label_field": spec.label_field,
-              "category_field": spec.category_field, "subcategory_field": spec.subcategory_field,
-              "id_field": spec.id_field, "messages_field": spec.messages_field, "response_field": spec.response_field}
+    fields = {
+        "prompt_field": None if spec.messages_field else spec.prompt_field,
+        "label_field": spec.label_field,
+        "category_field": spec.category_field,
+        "subcategory_field": spec.subcategory_field,
+        "id_field": spec.id_field,
+        "messages_field": spec.messages_field,
+        "response_field": spec.response_field,
+    }
     for key, col in fields.items():
         if col and col not in columns:
             raise _missing_column(where, key, col, columns)
     if spec.label_field is None and spec.label not in (REFUSE, ANSWER):
-        raise DataError(f"{where}.label={spec.label!r}: with no label_field every row needs the fixed label refuse or answer; "
-                        "set label_field (and label_map) or label")
+        raise DataError(
+            f"{where}.label={spec.label!r}: with no label_field every row needs the fixed label refuse or answer; "
+            "set label_field (and label_map) or label"
+        )
     bad = [f"{k}: {v}" for k, v in label_map(spec).items() if v not in (REFUSE, ANSWER)]
     if bad:
         raise DataError(f"{where}.label_map: values must be refuse or answer, got {', '.join(bad)}")
@@ -171,9 +221,11 @@ def row_labels(table: Table, spec: DatasetSpec, where: str) -> list[bool]:
     values = [str(r.get(spec.label_field)) for r in table.rows]
     unknown = sorted(set(values) - set(mapping))
     if unknown:
-        raise DataError(f"{where}.label_field={spec.label_field!r}: values {', '.join(map(repr, unknown))} are not in label_map "
-                        f"({', '.join(f'{k}: {v}' for k, v in mapping.items()) or 'empty'}); add them to {where}.label_map "
-                        "as refuse or answer")
+        raise DataError(
+            f"{where}.label_field={spec.label_field!r}: values {', '.join(map(repr, unknown))} are not in label_map "
+            f"({', '.join(f'{k}: {v}' for k, v in mapping.items()) or 'empty'}); add them to {where}.label_map "
+            "as refuse or answer"
+        )
     return [mapping[v] == REFUSE for v in values]
 
 
@@ -184,7 +236,9 @@ def _turns(row: dict, spec: DatasetSpec, where: str, index: int) -> tuple[tuple,
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
             prompt = prompt[0]  # a one-turn list of user turns (SORRY-Bench `turns`)
         if not isinstance(prompt, str) or not prompt.strip():
-            raise DataError(f"{where}: row {index + 1} has {spec.prompt_field}={prompt!r}; every row needs a non-empty prompt string")
+            raise DataError(
+                f"{where}: row {index + 1} has {spec.prompt_field}={prompt!r}; every row needs a non-empty prompt string"
+            )
         reply = row.get(spec.response_field) if spec.response_field else None
         return (), prompt.strip(), reply.strip() if isinstance(reply, str) else ""
     turns = row.get(spec.messages_field)
@@ -194,8 +248,10 @@ def _turns(row: dict, spec: DatasetSpec, where: str, index: int) -> tuple[tuple,
     if turns and turns[-1]["role"] == "assistant":
         reply, turns = str(turns[-1]["content"]).strip(), turns[:-1]
     if not turns or turns[-1]["role"] != "user":
-        raise DataError(f"{where}: row {index + 1}: the chat in {spec.messages_field} must end with a user turn "
-                        "(optionally followed by the assistant's answer)")
+        raise DataError(
+            f"{where}: row {index + 1}: the chat in {spec.messages_field} must end with a user turn "
+            "(optionally followed by the assistant's answer)"
+        )
     history = tuple((m["role"], str(m["content"])) for m in turns[:-1])
     return history, str(turns[-1]["content"]).strip(), reply
 
@@ -212,9 +268,19 @@ def eval_examples(table: Table, spec: DatasetSpec, name: str) -> list[Example]:
     out = []
     for i, (row, refuse) in enumerate(zip(table.rows, labels)):
         history, prompt, _ = _turns(row, spec, name, i)
-        out.append(Example(prompt=prompt, response="", source=SOURCE_REFUSAL if refuse else SOURCE_CONTRAST,
-                           category=_text(row, spec.category_field) or None, subcategory=_text(row, spec.subcategory_field),
-                           should_refuse=refuse, origin=name, id=_text(row, spec.id_field), history=history))
+        out.append(
+            Example(
+                prompt=prompt,
+                response="",
+                source=SOURCE_REFUSAL if refuse else SOURCE_CONTRAST,
+                category=_text(row, spec.category_field) or None,
+                subcategory=_text(row, spec.subcategory_field),
+                should_refuse=refuse,
+                origin=name,
+                id=_text(row, spec.id_field),
+                history=history,
+            )
+        )
     return out
 
 
@@ -233,21 +299,46 @@ def train_examples(table: Table, spec: DatasetSpec, where: str, pool: str) -> tu
             continue
         history, prompt, reply = _turns(row, spec, where, i)
         raw_cat = _text(row, spec.category_field)
-        category = (normalise_category(raw_cat) or fallback) if want_refuse else (normalise_category(raw_cat) if pool == SOURCE_CONTRAST else None)
+        category = (
+            (normalise_category(raw_cat) or fallback)
+            if want_refuse
+            else (normalise_category(raw_cat) if pool == SOURCE_CONTRAST else None)
+        )
         sub = _text(row, spec.subcategory_field) or ("" if normalise_category(raw_cat) else raw_cat)
         if want_refuse and not reply:
             reply = refusal_response(category, prompt)
         if not reply:
             no_answer += 1
             continue
-        out.append(Example(prompt=prompt, response=reply, source=pool, category=category, subcategory=normalise_subcategory(sub),
-                           should_refuse=want_refuse, origin=table.origin, id=_text(row, spec.id_field), history=history))
+        out.append(
+            Example(
+                prompt=prompt,
+                response=reply,
+                source=pool,
+                category=category,
+                subcategory=normalise_subcategory(sub),
+                should_refuse=want_refuse,
+                origin=table.origin,
+                id=_text(row, spec.id_field),
+                history=history,
+            )
+        )
     if not out:
-        need = "labelled refuse" if want_refuse else f"labelled answer with an answer in response_field ({spec.response_field!r})"
-        raise DataError(f"{where}: no rows {need} among {len(table.rows)} ({other_label} have the other label, {no_answer} lack an "
-                        f"answer); check label_map and response_field")
-    report = {"rows_read": len(table.rows), "other_label": other_label, "no_answer_skipped": no_answer,
-              "unparsable_lines": table.skipped_lines}
+        need = (
+            "labelled refuse"
+            if want_refuse
+            else f"labelled answer with an answer in response_field ({spec.response_field!r})"
+        )
+        raise DataError(
+            f"{where}: no rows {need} among {len(table.rows)} ({other_label} have the other label, {no_answer} lack an "
+            f"answer); check label_map and response_field"
+        )
+    report = {
+        "rows_read": len(table.rows),
+        "other_label": other_label,
+        "no_answer_skipped": no_answer,
+        "unparsable_lines": table.skipped_lines,
+    }
     return out, report
 
 
@@ -268,6 +359,15 @@ def general_pool(rows: list[dict], origin: str) -> list[Example]:
         else:
             prompt, response = r.get("prompt"), r.get("response")
         if isinstance(prompt, str) and isinstance(response, str) and prompt.strip() and response.strip():
-            out.append(Example(prompt=prompt.strip(), response=response.strip(), source=SOURCE_GENERAL, category=None,
-                               subcategory="", should_refuse=False, origin=origin))
+            out.append(
+                Example(
+                    prompt=prompt.strip(),
+                    response=response.strip(),
+                    source=SOURCE_GENERAL,
+                    category=None,
+                    subcategory="",
+                    should_refuse=False,
+                    origin=origin,
+                )
+            )
     return out

@@ -19,7 +19,9 @@ def drop_exact_duplicates(rows: list[Example]) -> tuple[list[Example], int]:
     return kept, len(rows) - len(kept)
 
 
-def split_pool(rows: list[Example], eval_size: int, seed: int, threshold: float) -> tuple[list[Example], list[Example], dict]:
+def split_pool(
+    rows: list[Example], eval_size: int, seed: int, threshold: float
+) -> tuple[list[Example], list[Example], dict]:
     """Exact duplicates are dropped (first kept); near-duplicate groups go whole to one
     side; groups are drawn for eval in a seeded order until eval_size is reached."""
     rows, exact = drop_exact_duplicates(rows)
@@ -36,7 +38,10 @@ def split_pool(rows: list[Example], eval_size: int, seed: int, threshold: float)
         eval_idx.update(members[g])
     train = [r for i, r in enumerate(rows) if i not in eval_idx]
     evals = [r for i, r in enumerate(rows) if i in eval_idx]
-    report = {"exact_duplicates_dropped": exact, "near_duplicate_rows_grouped": sum(len(m) for m in members.values() if len(m) > 1)}
+    report = {
+        "exact_duplicates_dropped": exact,
+        "near_duplicate_rows_grouped": sum(len(m) for m in members.values() if len(m) > 1),
+    }
     return train, evals, report
 
 
@@ -45,11 +50,13 @@ def drop_overlap_with_eval(train: list[Example], evals: list[Example], threshold
     texts = [r.prompt for r in evals] + [r.prompt for r in train]
     groups = duplicate_groups(texts, threshold)
     eval_groups = set(groups[: len(evals)])
-    kept = [r for r, g in zip(train, groups[len(evals):]) if g not in eval_groups]
+    kept = [r for r, g in zip(train, groups[len(evals) :]) if g not in eval_groups]
     return kept, len(train) - len(kept)
 
 
-def drop_cross_source_duplicates(train: dict[str, list[Example]], evals: list[Example]) -> tuple[dict[str, list[Example]], dict]:
+def drop_cross_source_duplicates(
+    train: dict[str, list[Example]], evals: list[Example]
+) -> tuple[dict[str, list[Example]], dict]:
     """A prompt lives in one place: training rows whose (normalised) prompt equals any eval row's are
     dropped, and a prompt in two training pools is kept in the first pool only. Counts per pool."""
     eval_keys = {normalise(e.prompt) for e in evals}

@@ -40,10 +40,13 @@ def refused_in_words(label) -> bool | None:
         return False
     if key in _UNDECIDED:
         return None
-    raise ValueError(f"judge label {label!r} is not one of refusal/partial/compliance, REFUSED/ANSWERED/UNCLEAR/FAILED or a bool")
+    raise ValueError(
+        f"judge label {label!r} is not one of refusal/partial/compliance, REFUSED/ANSWERED/UNCLEAR/FAILED or a bool"
+    )
 
 
 # --- judge vs judge ---------------------------------------------------------------------------------------------
+
 
 def raw_agreement(a: Sequence, b: Sequence) -> float:
     """Share of rows on which the two labelings are equal (nan when there are no rows)."""
@@ -89,14 +92,25 @@ def agreement_table(labels_by_judge: dict[str, Sequence], binary: bool = True) -
         else:
             kept = list(zip(a, b))
         xs, ys = [x for x, _ in kept], [y for _, y in kept]
-        rows.append({"judge_a": name_a, "judge_b": name_b, "n": len(kept), "undecided": len(a) - len(kept),
-                     "agreement": raw_agreement(xs, ys), "kappa": cohen_kappa(xs, ys)})
+        rows.append(
+            {
+                "judge_a": name_a,
+                "judge_b": name_b,
+                "n": len(kept),
+                "undecided": len(a) - len(kept),
+                "agreement": raw_agreement(xs, ys),
+                "kappa": cohen_kappa(xs, ys),
+            }
+        )
     return rows
 
 
 # --- judge vs gold labels ---------------------------------------------------------------------------------------
 
-def confusion(expected: Sequence[str], predicted: Sequence[str], columns: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
+
+def confusion(
+    expected: Sequence[str], predicted: Sequence[str], columns: Iterable[str] | None = None
+) -> dict[str, dict[str, int]]:
     """{expected label: {predicted label: count}}; every row has every column (default: the predicted labels)."""
     _same_length(expected, predicted)
     columns = list(columns) if columns is not None else sorted(set(predicted))
@@ -125,12 +139,15 @@ def preference_cases(rows: Sequence[dict], seed: int = 0) -> dict[str, list[tupl
     with a fixed seed: 'dev' (the half the pattern judge was developed on) and 'held_out'."""
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
-    halves = {"dev": sorted(order[: len(rows) // 2]), "held_out": sorted(order[len(rows) // 2:])}
-    return {name: [pair for i in idx for pair in ((rows[i]["chosen"], False), (rows[i]["rejected"], True))]
-            for name, idx in halves.items()}
+    halves = {"dev": sorted(order[: len(rows) // 2]), "held_out": sorted(order[len(rows) // 2 :])}
+    return {
+        name: [pair for i in idx for pair in ((rows[i]["chosen"], False), (rows[i]["rejected"], True))]
+        for name, idx in halves.items()
+    }
 
 
 # --- control token vs judged text -------------------------------------------------------------------------------
+
 
 def token_refused(token) -> bool:
     """A forced control token (or a bool) as 'the token said refuse': any control token but [respond]."""
@@ -149,8 +166,9 @@ def token_text_agreement(tokens: Sequence, text_labels: Sequence) -> dict:
     LLM judge could not judge (FAILED).
     """
     _same_length(tokens, text_labels)
-    decided = [(token_refused(t), refused_in_words(lab), str(lab).lower() == "partial")
-               for t, lab in zip(tokens, text_labels)]
+    decided = [
+        (token_refused(t), refused_in_words(lab), str(lab).lower() == "partial") for t, lab in zip(tokens, text_labels)
+    ]
     failed = sum(str(lab).upper() == "FAILED" for lab in text_labels)  # the LLM judge gave no verdict
     unclear = sum(r is None for _, r, _ in decided) - failed
     decided = [row for row in decided if row[1] is not None]
@@ -158,13 +176,18 @@ def token_text_agreement(tokens: Sequence, text_labels: Sequence) -> dict:
     refuse = [r for t, r, _ in decided if t]
     respond_refused = sum(r for r, _ in respond)
     refuse_answered = sum(not r for r in refuse)
-    return {"n_respond_token": len(respond), "respond_then_refused": respond_refused,
-            "respond_then_partial": sum(part for _, part in respond),
-            "respond_then_refused_rate": respond_refused / len(respond) if respond else float("nan"),
-            "n_refuse_token": len(refuse), "refuse_then_answered": refuse_answered,
-            "refuse_then_answered_rate": refuse_answered / len(refuse) if refuse else float("nan"),
-            "agreement": sum(t == r for t, r, _ in decided) / len(decided) if decided else float("nan"),
-            "unclear": unclear, "failed": failed}
+    return {
+        "n_respond_token": len(respond),
+        "respond_then_refused": respond_refused,
+        "respond_then_partial": sum(part for _, part in respond),
+        "respond_then_refused_rate": respond_refused / len(respond) if respond else float("nan"),
+        "n_refuse_token": len(refuse),
+        "refuse_then_answered": refuse_answered,
+        "refuse_then_answered_rate": refuse_answered / len(refuse) if refuse else float("nan"),
+        "agreement": sum(t == r for t, r, _ in decided) / len(decided) if decided else float("nan"),
+        "unclear": unclear,
+        "failed": failed,
+    }
 
 
 def token_text_by_category(tokens: Sequence, text_labels: Sequence, categories: Sequence[str]) -> list[dict]:
@@ -174,10 +197,14 @@ def token_text_by_category(tokens: Sequence, text_labels: Sequence, categories: 
     out = []
     for category in dict.fromkeys(categories):
         idx = [i for i, c in enumerate(categories) if c == category]
-        out.append({"category": category, **token_text_agreement([tokens[i] for i in idx], [text_labels[i] for i in idx])})
+        out.append(
+            {"category": category, **token_text_agreement([tokens[i] for i in idx], [text_labels[i] for i in idx])}
+        )
     return out + [{"category": "all", **token_text_agreement(tokens, text_labels)}]
 
 
 def _same_length(a: Sequence, b: Sequence) -> None:
     if len(a) != len(b):
-        raise ValueError(f"the two labelings have different lengths ({len(a)} and {len(b)}); they must label the same rows")
+        raise ValueError(
+            f"the two labelings have different lengths ({len(a)} and {len(b)}); they must label the same rows"
+        )

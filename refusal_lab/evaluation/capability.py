@@ -46,14 +46,17 @@ def kl_divergence(logp: np.ndarray, logq: np.ndarray) -> np.ndarray:
     return np.sum(np.where(p > 0, p * (logp - logq), 0.0), axis=-1)
 
 
-def shared_vocab_kl(logits_p: np.ndarray, vocab_p: dict[str, int], logits_q: np.ndarray, vocab_q: dict[str, int],
-                    exclude=()) -> np.ndarray:
+def shared_vocab_kl(
+    logits_p: np.ndarray, vocab_p: dict[str, int], logits_q: np.ndarray, vocab_q: dict[str, int], exclude=()
+) -> np.ndarray:
     """Per-row KL(P || Q) with both restricted to the shared, non-excluded token strings and
     renormalised there. logits_*: [n_prompts, vocab] at the same response position."""
     cols_p, cols_q = shared_columns(vocab_p, vocab_q, exclude)
     if not len(cols_p):
         raise ValueError("the two vocabularies share no token outside the excluded ones")
-    return kl_divergence(log_renormalise(np.asarray(logits_p)[:, cols_p]), log_renormalise(np.asarray(logits_q)[:, cols_q]))
+    return kl_divergence(
+        log_renormalise(np.asarray(logits_p)[:, cols_p]), log_renormalise(np.asarray(logits_q)[:, cols_q])
+    )
 
 
 def words(text: str) -> list[str]:

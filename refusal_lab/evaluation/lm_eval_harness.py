@@ -39,7 +39,9 @@ def local_task_dir(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     from refusal_lab.io import write_text
 
-    write_text(out / f"{LOCAL_TASK}.yaml", TASK_YAML.format(name=LOCAL_TASK, data=(TASK_DIR / "local_mc.jsonl").resolve()))
+    write_text(
+        out / f"{LOCAL_TASK}.yaml", TASK_YAML.format(name=LOCAL_TASK, data=(TASK_DIR / "local_mc.jsonl").resolve())
+    )
     return out
 
 
@@ -65,8 +67,17 @@ def evaluate(checkpoint: str, tasks: list[str], first_token: str, limit: int | N
 
     model, tokenizer = load_pretrained(checkpoint)
     if first_token and first_token not in tokenizer.get_vocab():
-        raise ValueError(f"--first-token {first_token!r}: not a token of {checkpoint}; pass \"\" for a model without tokens")
+        raise ValueError(
+            f'--first-token {first_token!r}: not a token of {checkpoint}; pass "" for a model without tokens'
+        )
     lm = control_token_lm(model, tokenizer, first_token)
-    results = simple_evaluate(model=lm, tasks=tasks, task_manager=TaskManager(include_path=str(local_task_dir(work_dir))),
-                              apply_chat_template=True, num_fewshot=0, limit=limit, log_samples=False)
+    results = simple_evaluate(
+        model=lm,
+        tasks=tasks,
+        task_manager=TaskManager(include_path=str(local_task_dir(work_dir))),
+        apply_chat_template=True,
+        num_fewshot=0,
+        limit=limit,
+        log_samples=False,
+    )
     return {t: {k: v for k, v in r.items() if isinstance(v, (int, float))} for t, r in results["results"].items()}

@@ -27,9 +27,9 @@ log = logging.getLogger("refusal_lab")
 
 @dataclass
 class Evaluation:
-    summary: dict              # eval/* figures
-    scores: pd.DataFrame       # one row per prompt: ids, kind, p<token> columns, p_refuse, refused_default
-    curve: pd.DataFrame        # the exact threshold curve of p_refuse
+    summary: dict  # eval/* figures
+    scores: pd.DataFrame  # one row per prompt: ids, kind, p<token> columns, p_refuse, refused_default
+    curve: pd.DataFrame  # the exact threshold curve of p_refuse
 
 
 def eval_subset(rows: list[Example], max_prompts: int | None, seed: int) -> list[Example]:
@@ -50,12 +50,24 @@ def score_rows(model, tokenizer, rows: list[Example], cfg: RunConfig, token_ids:
     tokens = control_tokens(scheme)
     y = np.array([r.should_refuse for r in rows])
     groups = [refusal_rate_key(r.source, r.category) for r in rows]
-    scores = pd.DataFrame({"id": [r.id for r in rows], "source": [r.source for r in rows],
-                           "category": [r.category or "" for r in rows], "subcategory": [r.subcategory for r in rows],
-                           "should_refuse": y})
+    scores = pd.DataFrame(
+        {
+            "id": [r.id for r in rows],
+            "source": [r.source for r in rows],
+            "category": [r.category or "" for r in rows],
+            "subcategory": [r.subcategory for r in rows],
+            "should_refuse": y,
+        }
+    )
     if tokens:
-        probs = first_position_probs(model, tokenizer, [r.prompt for r in rows], [token_ids[t] for t in tokens],
-                                     cfg.eval.batch_size, cfg.eval.temperature)
+        probs = first_position_probs(
+            model,
+            tokenizer,
+            [r.prompt for r in rows],
+            [token_ids[t] for t in tokens],
+            cfg.eval.batch_size,
+            cfg.eval.temperature,
+        )
         for j, t in enumerate(tokens):
             scores[f"p{t}"] = probs[:, j]
         score = decisions.refusal_score(probs, tokens)
@@ -63,8 +75,9 @@ def score_rows(model, tokenizer, rows: list[Example], cfg: RunConfig, token_ids:
         refused_at_t = decisions.is_refusal(decisions.threshold_rule(probs, tokens, cfg.eval.threshold), tokens)
         score_kind = "p_refuse"
     else:  # baseline without tokens: judge the generated text
-        texts = generate_forced(model, tokenizer, [r.prompt for r in rows], [None] * len(rows), cfg.eval.max_new_tokens,
-                                cfg.eval.batch_size)
+        texts = generate_forced(
+            model, tokenizer, [r.prompt for r in rows], [None] * len(rows), cfg.eval.max_new_tokens, cfg.eval.batch_size
+        )
         scores["response"] = texts
         refused_default = refused_at_t = np.array([pattern_refused(t) for t in texts])
         score = refused_default.astype(float)
@@ -75,19 +88,33 @@ def score_rows(model, tokenizer, rows: list[Example], cfg: RunConfig, token_ids:
     best_f1, best_t = metrics.best_threshold(curve)
     at_default = metrics.binary_metrics(refused_default, y)
     at_t = metrics.binary_metrics(refused_at_t, y)
-    summary = {f"eval/{k}": at_default[k] for k in ("f1", "precision", "recall", "false_refusal_rate", "missed_refusal_rate", "refusal_rate")}
-    summary.update({"eval/auroc": metrics.auroc(score, y), "eval/best_f1": best_f1, "eval/best_threshold": best_t,
-                    "eval/threshold": cfg.eval.threshold, "eval/f1_at_threshold": at_t["f1"],
-                    "eval/false_refusal_rate_at_threshold": at_t["false_refusal_rate"],
-                    "eval/missed_refusal_rate_at_threshold": at_t["missed_refusal_rate"],
-                    "eval/n_prompts": len(rows), "eval/n_should_refuse": int(y.sum()), "eval/score_kind": score_kind,
-                    "eval/ece": metrics.expected_calibration_error(score, y) if score_kind == "p_refuse" else float("nan")})
+    summary = {
+        f"eval/{k}": at_default[k]
+        for k in ("f1", "precision", "recall", "false_refusal_rate", "missed_refusal_rate", "refusal_rate")
+    }
+    summary.update(
+        {
+            "eval/auroc": metrics.auroc(score, y),
+            "eval/best_f1": best_f1,
+            "eval/best_threshold": best_t,
+            "eval/threshold": cfg.eval.threshold,
+            "eval/f1_at_threshold": at_t["f1"],
+            "eval/false_refusal_rate_at_threshold": at_t["false_refusal_rate"],
+            "eval/missed_refusal_rate_at_threshold": at_t["missed_refusal_rate"],
+            "eval/n_prompts": len(rows),
+            "eval/n_should_refuse": int(y.sum()),
+            "eval/score_kind": score_kind,
+            "eval/ece": metrics.expected_calibration_error(score, y) if score_kind == "p_refuse" else float("nan"),
+        }
+    )
     for g, rate in metrics.refusal_rates_by_group(refused_default, groups).items():
         summary[f"eval/refusal_rate/{g}"] = rate
     return Evaluation(summary, scores, curve)
 
 
-def show_samples(model, tokenizer, rows: list[Example], scores: pd.DataFrame, cfg: RunConfig, token_ids: dict[str, int]) -> pd.DataFrame:
+def show_samples(
+    model, tokenizer, rows: list[Example], scores: pd.DataFrame, cfg: RunConfig, token_ids: dict[str, int]
+) -> pd.DataFrame:
     """A few prompts of each kind, generated after the token the default rule chose."""
     tokens = control_tokens(cfg.tokens.scheme)
     picked: dict[str, list[int]] = {}
@@ -105,13 +132,20 @@ def show_samples(model, tokenizer, rows: list[Example], scores: pd.DataFrame, cf
     else:
         chosen, forced = [""] * len(idx), [None] * len(idx)
     texts = generate_forced(model, tokenizer, [rows[i].prompt for i in idx], forced, cfg.eval.max_new_tokens)
-    return pd.DataFrame({"kind": [refusal_rate_key(rows[i].source, rows[i].category) for i in idx],
-                         "should_refuse": [rows[i].should_refuse for i in idx], "prompt": [rows[i].prompt for i in idx],
-                         "token": chosen, "response": texts})
+    return pd.DataFrame(
+        {
+            "kind": [refusal_rate_key(rows[i].source, rows[i].category) for i in idx],
+            "should_refuse": [rows[i].should_refuse for i in idx],
+            "prompt": [rows[i].prompt for i in idx],
+            "token": chosen,
+            "response": texts,
+        }
+    )
 
 
-def evaluate_and_report(model, tokenizer, eval_rows: list[Example], cfg: RunConfig, token_ids: dict[str, int],
-                        run_dir: Path, logger) -> dict:
+def evaluate_and_report(
+    model, tokenizer, eval_rows: list[Example], cfg: RunConfig, token_ids: dict[str, int], run_dir: Path, logger
+) -> dict:
     """Score the eval prompts, write scores / curve / every steering rule / samples, log the
     tables; returns the eval summary."""
     rows = eval_subset(eval_rows, cfg.eval.max_prompts, cfg.seed)
@@ -119,14 +153,26 @@ def evaluate_and_report(model, tokenizer, eval_rows: list[Example], cfg: RunConf
     write_csv(run_dir / "scores.csv", ev.scores)
     write_csv(run_dir / "threshold_curve.csv", ev.curve)
     if tokens := control_tokens(cfg.tokens.scheme):  # every steering rule over its grid, from the cached scores
-        write_csv(run_dir / "rules.csv", decisions.rule_grid(ev.scores[[f"p{t}" for t in tokens]].to_numpy(), tokens,
-                                                             ev.scores["should_refuse"].to_numpy(),
-                                                             [refusal_rate_key(r.source, r.category) for r in rows]))
+        write_csv(
+            run_dir / "rules.csv",
+            decisions.rule_grid(
+                ev.scores[[f"p{t}" for t in tokens]].to_numpy(),
+                tokens,
+                ev.scores["should_refuse"].to_numpy(),
+                [refusal_rate_key(r.source, r.category) for r in rows],
+            ),
+        )
     samples = show_samples(model, tokenizer, rows, ev.scores, cfg, token_ids)
     write_jsonl(run_dir / "samples.jsonl", samples.to_dict(orient="records"))
     for s in samples.itertuples():
-        log.info("sample [%s] %s\n    prompt:   %s\n    response: %s%s", s.kind, "should refuse" if s.should_refuse else "should answer",
-                 s.prompt[:200], s.token, s.response[:300])
+        log.info(
+            "sample [%s] %s\n    prompt:   %s\n    response: %s%s",
+            s.kind,
+            "should refuse" if s.should_refuse else "should answer",
+            s.prompt[:200],
+            s.token,
+            s.response[:300],
+        )
     logger.log_table("eval/threshold_curve", ev.curve)
     if not samples.empty:
         logger.log_table("eval/samples", samples)
@@ -135,9 +181,11 @@ def evaluate_and_report(model, tokenizer, eval_rows: list[Example], cfg: RunConf
 
 def format_table(summary: dict) -> str:
     """The short table the main job prints."""
+
     def pct(k):
         v = summary.get(k)
         return "n/a" if v is None or v != v else f"{100 * v:5.1f}%"
+
     lines = [
         f"refusal F1 (default rule)        {summary['eval/f1']:.3f}",
         f"best F1 over thresholds          {summary['eval/best_f1']:.3f}  at p(refuse) >= {summary['eval/best_threshold']:.3g}",

@@ -19,16 +19,17 @@ def _left_padded(batch: list[list[int]], pad_id: int, device) -> tuple[torch.Ten
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     for i, x in enumerate(batch):
-        ids[i, width - len(x):] = torch.tensor(x)
-        mask[i, width - len(x):] = 1
+        ids[i, width - len(x) :] = torch.tensor(x)
+        mask[i, width - len(x) :] = 1
     # positions count real tokens only, so a left-padded prompt sees the positions it saw in training
     pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
     return ids.to(device), mask.to(device), pos.to(device)
 
 
 @torch.no_grad()
-def first_position_logprobs(model, id_lists: list[list[int]], token_ids: list[int], pad_id: int,
-                            temperature: float = 1.0, batch_size: int = 32) -> np.ndarray:
+def first_position_logprobs(
+    model, id_lists: list[list[int]], token_ids: list[int], pad_id: int, temperature: float = 1.0, batch_size: int = 32
+) -> np.ndarray:
     """[n, n_tokens] log-softmax (over the whole vocabulary, at `temperature`) of `token_ids`
     at the first response position of each prompt's ids. Log space keeps tiny probabilities
     exact for the bias rule."""
@@ -38,15 +39,16 @@ def first_position_logprobs(model, id_lists: list[list[int]], token_ids: list[in
     out = np.zeros((len(id_lists), len(token_ids)), dtype=np.float64)
     index = torch.tensor(token_ids, device=device)
     for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+        chunk = order[start : start + batch_size]
         ids, mask, pos = _left_padded([id_lists[i] for i in chunk], pad_id, device)
         logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits[:, -1, :]
         out[chunk] = torch.log_softmax(logits.float() / temperature, dim=-1)[:, index].double().cpu().numpy()
     return out
 
 
-def first_position_probs(model, tokenizer, prompts: list[str], token_ids: list[int], batch_size: int = 32,
-                         temperature: float = 1.0) -> np.ndarray:
+def first_position_probs(
+    model, tokenizer, prompts: list[str], token_ids: list[int], batch_size: int = 32, temperature: float = 1.0
+) -> np.ndarray:
     """[n_prompts, n_tokens] softmax probabilities of `token_ids` at the first response position."""
     ids = [prompt_ids(tokenizer, p) for p in prompts]
     return np.exp(first_position_logprobs(model, ids, token_ids, tokenizer.pad_token_id, temperature, batch_size))
@@ -60,7 +62,9 @@ def control_token_ids(tokenizer) -> list[int]:
 
 
 @torch.no_grad()
-def generate_after(model, tokenizer, id_lists: list[list[int]], max_new_tokens: int, batch_size: int = 16) -> list[list[int]]:
+def generate_after(
+    model, tokenizer, id_lists: list[list[int]], max_new_tokens: int, batch_size: int = 16
+) -> list[list[int]]:
     """Greedy continuation ids of each prompt (eos included if reached).
 
     Control tokens belong at the first response position only, so they are
@@ -71,16 +75,23 @@ def generate_after(model, tokenizer, id_lists: list[list[int]], max_new_tokens: 
     device = next(model.parameters()).device
     rows: list[list[int]] = []
     for start in range(0, len(id_lists), batch_size):
-        ids, mask, _ = _left_padded(id_lists[start:start + batch_size], tokenizer.pad_token_id, device)
-        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                             suppress_tokens=suppress)
-        rows += out[:, ids.shape[1]:].tolist()
+        ids, mask, _ = _left_padded(id_lists[start : start + batch_size], tokenizer.pad_token_id, device)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            suppress_tokens=suppress,
+        )
+        rows += out[:, ids.shape[1] :].tolist()
     return rows
 
 
-def generate_forced(model, tokenizer, prompts: list[str], forced: list[int | None], max_new_tokens: int,
-                    batch_size: int = 16) -> list[str]:
+def generate_forced(
+    model, tokenizer, prompts: list[str], forced: list[int | None], max_new_tokens: int, batch_size: int = 16
+) -> list[str]:
     """Greedy text after the chosen control token (None: nothing forced)."""
     id_lists = [prompt_ids(tokenizer, p) + ([f] if f is not None else []) for p, f in zip(prompts, forced)]
     rows = generate_after(model, tokenizer, id_lists, max_new_tokens, batch_size)

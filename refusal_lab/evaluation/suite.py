@@ -64,8 +64,10 @@ def suite_sets(suite: str | None, sets: list[str]) -> list[str]:
         names += [str(s) for s in raw["sets"]]
     names += [s for s in sets if s not in names]
     if not names:
-        raise DataError(f"suite=None, sets=[]: name a suite (e.g. suite=coconot; available: {', '.join(suite_names())}) "
-                        f"or sets (e.g. sets=xstest,coconot_contrast)")
+        raise DataError(
+            f"suite=None, sets=[]: name a suite (e.g. suite=coconot; available: {', '.join(suite_names())}) "
+            f"or sets (e.g. sets=xstest,coconot_contrast)"
+        )
     return names
 
 
@@ -94,7 +96,9 @@ def _raw_preset(name: str, seen: tuple[str, ...] = ()) -> dict:
     name = _canonical(name)
     path = Path(name) if name.endswith((".yaml", ".yml")) else EVAL_SET_DIR / f"{name}.yaml"
     if not path.exists():
-        raise _unknown("eval_set", name, preset_names(), "or give a YAML file of the same shape (see conf/eval_set/xstest.yaml)")
+        raise _unknown(
+            "eval_set", name, preset_names(), "or give a YAML file of the same shape (see conf/eval_set/xstest.yaml)"
+        )
     raw = OmegaConf.load(path)
     base = raw.pop("base", None) if "base" in raw else None
     if base:
@@ -136,8 +140,10 @@ def load_suite(names: list[str], overrides: dict[str, dict[str, object]] | None 
     overrides = overrides or {}
     unknown = [k for k in overrides if k not in names]
     if unknown:
-        raise DataError(f"overrides for {', '.join(unknown)}: not a set of this run ({', '.join(names)}); "
-                        f"add them to sets= or fix the name")
+        raise DataError(
+            f"overrides for {', '.join(unknown)}: not a set of this run ({', '.join(names)}); "
+            f"add them to sets= or fix the name"
+        )
     loaded, problems = [], []
     for name in names:
         try:

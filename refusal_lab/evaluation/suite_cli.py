@@ -17,8 +17,10 @@ from refusal_lab.data.files import DataError
 
 def _model_location(checkpoint: str | None) -> Path:
     if not checkpoint:
-        raise DataError("checkpoint=None: give a refusal-lab checkpoint folder (RUN/checkpoint), any Hugging Face "
-                        "causal LM folder, or a hub name (org/model)")
+        raise DataError(
+            "checkpoint=None: give a refusal-lab checkpoint folder (RUN/checkpoint), any Hugging Face "
+            "causal LM folder, or a hub name (org/model)"
+        )
     path = Path(checkpoint)
     looks_like_hub = not path.exists() and checkpoint.count("/") == 1 and not checkpoint.startswith((".", "/"))
     if not looks_like_hub and not (path / "config.json").exists():
@@ -44,10 +46,15 @@ def prepare(args: dict, overrides: dict):
         raise DataError(f"logger={args['logger']!r}: expected wandb_offline, wandb_online or disabled")
     names = suite.suite_sets(args["suite"], [s.strip() for s in (args["sets"] or "").split(",") if s.strip()])
     sets = suite.load_suite(names, overrides)
-    opts = suite_eval.SuiteOptions(batch_size=args["batch_size"], max_new_tokens=args["max_new_tokens"],
-                                   judges=[j.strip() for j in args["judges"].split(",")] if args["judges"] else None,
-                                   judge_url=args["judge_url"], judge_model=args["judge_model"],
-                                   max_prompts=args["max_prompts"], seed=args["seed"])
+    opts = suite_eval.SuiteOptions(
+        batch_size=args["batch_size"],
+        max_new_tokens=args["max_new_tokens"],
+        judges=[j.strip() for j in args["judges"].split(",")] if args["judges"] else None,
+        judge_url=args["judge_url"],
+        judge_model=args["judge_model"],
+        max_prompts=args["max_prompts"],
+        seed=args["seed"],
+    )
     suite_eval.check_judges(sets, opts)
     return checkpoint, sets, opts
 
@@ -73,24 +80,36 @@ def main(args: dict, overrides: dict) -> int:
     if pol is None and scheme != "none":
         pol = policy_mod.Policy(scheme=scheme)
     if pol is not None and scheme == "none":
-        print(f"refusal-lab eval: policy={args['policy']!r}: the model has no control tokens (scheme none); drop policy=",
-              file=sys.stderr)
+        print(
+            f"refusal-lab eval: policy={args['policy']!r}: the model has no control tokens (scheme none); drop policy=",
+            file=sys.stderr,
+        )
         return 2
     name = "+".join(s.cfg.name for s in sets) if len(sets) <= 3 else (args["suite"] or "suite")
-    out = Path(args["out"] or (checkpoint.parent if checkpoint.exists() else Path("outputs")) / f"eval_{Path(name).stem}")
+    out = Path(
+        args["out"] or (checkpoint.parent if checkpoint.exists() else Path("outputs")) / f"eval_{Path(name).stem}"
+    )
     mode = {"wandb_offline": "offline", "wandb_online": "online", "disabled": "disabled"}[args["logger"]]
-    summary = suite_eval.run_suite(model, tokenizer, checkpoint, sets, pol, opts, out, LoggerConfig(mode=mode),
-                                   _group_of(checkpoint))
-    print(f"scheme {scheme}; refusal decided by {'p(refuse) under the policy' if pol else 'the judged text'}; "
-          "rates with bootstrap 95% intervals\n")
+    summary = suite_eval.run_suite(
+        model, tokenizer, checkpoint, sets, pol, opts, out, LoggerConfig(mode=mode), _group_of(checkpoint)
+    )
+    print(
+        f"scheme {scheme}; refusal decided by {'p(refuse) under the policy' if pol else 'the judged text'}; "
+        "rates with bootstrap 95% intervals\n"
+    )
     print(suite_metrics.suite_table(summary, [s.cfg.name for s in sets]))
     for s in sets:
         key = f"eval/{s.cfg.name}/respond_then_refused_rate"
         if key in summary:
-            print(f"{s.cfg.name}: [respond] then refused in words {_pct(summary[key])}, refusal token then answered "
-                  f"{_pct(summary[f'eval/{s.cfg.name}/refuse_then_answered_rate'])} (per category: consistency.csv)")
-    print(f"\nwritten to {out}: summary.json, config.json, sets/<set>/scores.csv"
-          + (", sets/<set>/threshold_curve.csv" if pol else "") + (f", W&B {mode} run (job_type eval)" if mode != "disabled" else ""))
+            print(
+                f"{s.cfg.name}: [respond] then refused in words {_pct(summary[key])}, refusal token then answered "
+                f"{_pct(summary[f'eval/{s.cfg.name}/refuse_then_answered_rate'])} (per category: consistency.csv)"
+            )
+    print(
+        f"\nwritten to {out}: summary.json, config.json, sets/<set>/scores.csv"
+        + (", sets/<set>/threshold_curve.csv" if pol else "")
+        + (f", W&B {mode} run (job_type eval)" if mode != "disabled" else "")
+    )
     return 0
 
 

@@ -35,14 +35,14 @@ JUDGES = ("pattern", "llm")
 
 @dataclass
 class SuiteOptions:
-    batch_size: int = 16                  # prompts per forward pass / generate call
-    max_new_tokens: int = 0               # > 0: generate after the chosen token and judge (scheme none: 64 if 0)
-    judges: list[str] | None = None       # override every set's judges (pattern, llm); None = each set's own
-    judge_url: str | None = None          # OpenAI-compatible endpoint of the LLM judge
-    judge_model: str | None = None        # model name at judge_url
-    max_prompts: int | None = None        # per set, stratified by label
-    seed: int = 0                         # bootstrap and subsampling seed
-    n_boot: int = 2000                    # bootstrap resamples
+    batch_size: int = 16  # prompts per forward pass / generate call
+    max_new_tokens: int = 0  # > 0: generate after the chosen token and judge (scheme none: 64 if 0)
+    judges: list[str] | None = None  # override every set's judges (pattern, llm); None = each set's own
+    judge_url: str | None = None  # OpenAI-compatible endpoint of the LLM judge
+    judge_model: str | None = None  # model name at judge_url
+    max_prompts: int | None = None  # per set, stratified by label
+    seed: int = 0  # bootstrap and subsampling seed
+    n_boot: int = 2000  # bootstrap resamples
     timings: dict = field(default_factory=dict)  # seconds per stage, filled by run_suite
 
 
@@ -51,13 +51,19 @@ def check_judges(sets: list[LoadedSet], opts: SuiteOptions) -> None:
     for s in sets:
         for j in opts.judges or s.cfg.judges:
             if j not in JUDGES:
-                raise DataError(f"{s.cfg.name}.judges: {j!r} is not a judge; use one of {', '.join(JUDGES)} (a classifier judge "
-                                "such as WildGuard or HarmBench-cls runs as `llm` behind an OpenAI-compatible endpoint)")
+                raise DataError(
+                    f"{s.cfg.name}.judges: {j!r} is not a judge; use one of {', '.join(JUDGES)} (a classifier judge "
+                    "such as WildGuard or HarmBench-cls runs as `llm` behind an OpenAI-compatible endpoint)"
+                )
             if j == "llm" and not (opts.judge_url and opts.judge_model):
-                raise DataError(f"{s.cfg.name}.judges: llm needs judge_url=... and judge_model=... (any OpenAI-compatible endpoint)")
+                raise DataError(
+                    f"{s.cfg.name}.judges: llm needs judge_url=... and judge_model=... (any OpenAI-compatible endpoint)"
+                )
             if j == "llm" and s.cfg.rubric and not Path(s.cfg.rubric).exists():
-                raise DataError(f"{s.cfg.name}.rubric={s.cfg.rubric!r}: no such file; fix the path or set {s.cfg.name}.rubric=null "
-                                "(the generic rubric)")
+                raise DataError(
+                    f"{s.cfg.name}.rubric={s.cfg.rubric!r}: no such file; fix the path or set {s.cfg.name}.rubric=null "
+                    "(the generic rubric)"
+                )
 
 
 def scheme_of(checkpoint: Path, tokenizer) -> str:
@@ -91,8 +97,15 @@ def _subset(rows, max_prompts: int | None, seed: int):
 
 
 def _frame(s: LoadedSet, rows) -> pd.DataFrame:
-    return pd.DataFrame({"set": s.cfg.name, "id": [r.id for r in rows], "category": [r.category or "" for r in rows],
-                         "subcategory": [r.subcategory for r in rows], "should_refuse": [r.should_refuse for r in rows]})
+    return pd.DataFrame(
+        {
+            "set": s.cfg.name,
+            "id": [r.id for r in rows],
+            "category": [r.category or "" for r in rows],
+            "subcategory": [r.subcategory for r in rows],
+            "should_refuse": [r.should_refuse for r in rows],
+        }
+    )
 
 
 def score_set(model, tokenizer, s: LoadedSet, pol, opts: SuiteOptions) -> pd.DataFrame:
@@ -106,8 +119,11 @@ def score_set(model, tokenizer, s: LoadedSet, pol, opts: SuiteOptions) -> pd.Dat
     tokens = pol.tokens
     token_ids = [tokenizer.convert_tokens_to_ids(t) for t in tokens]
     t0 = time.perf_counter()
-    probs = np.exp(scoring.first_position_logprobs(model, ids, token_ids, tokenizer.pad_token_id,
-                                                   policy_mod.scoring_temperature(pol), opts.batch_size))
+    probs = np.exp(
+        scoring.first_position_logprobs(
+            model, ids, token_ids, tokenizer.pad_token_id, policy_mod.scoring_temperature(pol), opts.batch_size
+        )
+    )
     _add(opts.timings, "score", time.perf_counter() - t0)
     chosen = policy_mod.apply(pol, probs, tokens)
     for j, t in enumerate(tokens):
@@ -162,9 +178,17 @@ def agreement_table(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for name, part in frame.groupby("set", sort=False):
         for i, a in enumerate(judges_ran):
-            for b in judges_ran[i + 1:]:
-                rows.append({"set": name, "judge_a": a[6:], "judge_b": b[6:], "n": len(part),
-                             "agreement": float((part[a] == part[b]).mean()), "kappa": cohen_kappa(part[a], part[b])})
+            for b in judges_ran[i + 1 :]:
+                rows.append(
+                    {
+                        "set": name,
+                        "judge_a": a[6:],
+                        "judge_b": b[6:],
+                        "n": len(part),
+                        "agreement": float((part[a] == part[b]).mean()),
+                        "kappa": cohen_kappa(part[a], part[b]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -188,8 +212,14 @@ def summarise(frames: dict[str, pd.DataFrame], opts: SuiteOptions) -> tuple[dict
     return summary, consistency, agreement
 
 
-def write_outputs(out: Path, frames: dict[str, pd.DataFrame], summary: dict, consistency: pd.DataFrame,
-                  agreement: pd.DataFrame, config: dict) -> None:
+def write_outputs(
+    out: Path,
+    frames: dict[str, pd.DataFrame],
+    summary: dict,
+    consistency: pd.DataFrame,
+    agreement: pd.DataFrame,
+    config: dict,
+) -> None:
     from refusal_lab.evaluation.metrics import threshold_curve
     from refusal_lab.io import write_csv, write_json
 
@@ -205,26 +235,49 @@ def write_outputs(out: Path, frames: dict[str, pd.DataFrame], summary: dict, con
     write_json(out / "summary.json", summary)
 
 
-def run_suite(model, tokenizer, checkpoint: Path, sets: list[LoadedSet], pol, opts: SuiteOptions, out: Path,
-              logger_cfg=None, group: str | None = None) -> dict:
+def run_suite(
+    model,
+    tokenizer,
+    checkpoint: Path,
+    sets: list[LoadedSet],
+    pol,
+    opts: SuiteOptions,
+    out: Path,
+    logger_cfg=None,
+    group: str | None = None,
+) -> dict:
     """Score every set, write the files, log one W&B eval run; returns the summary."""
     from refusal_lab.experiments.tracking import make_logger
 
     scheme = pol.scheme if pol is not None else "none"
-    frames = {s.cfg.name: (score_set(model, tokenizer, s, pol, opts) if pol is not None else generate_set(model, tokenizer, s, opts))
-              for s in sets}
+    frames = {
+        s.cfg.name: (
+            score_set(model, tokenizer, s, pol, opts) if pol is not None else generate_set(model, tokenizer, s, opts)
+        )
+        for s in sets
+    }
     summary, consistency, agreement = summarise(frames, opts)
-    summary.update({"eval/scheme": scheme, "eval/sets": ",".join(frames), "eval/score_kind": "p_refuse" if pol else "judge"})
-    config = {"job_type": "eval", "checkpoint": str(checkpoint), "scheme": scheme, "policy": pol.as_dict() if pol else None,
-              "sets": {s.cfg.name: asdict(s.cfg) | {"origin": s.origin, "rows": len(s.rows)} for s in sets},
-              "options": {k: v for k, v in asdict(opts).items() if k != "timings"},
-              "logger": {"group": group}, "tokens": {"scheme": scheme}}
+    summary.update(
+        {"eval/scheme": scheme, "eval/sets": ",".join(frames), "eval/score_kind": "p_refuse" if pol else "judge"}
+    )
+    config = {
+        "job_type": "eval",
+        "checkpoint": str(checkpoint),
+        "scheme": scheme,
+        "policy": pol.as_dict() if pol else None,
+        "sets": {s.cfg.name: asdict(s.cfg) | {"origin": s.origin, "rows": len(s.rows)} for s in sets},
+        "options": {k: v for k, v in asdict(opts).items() if k != "timings"},
+        "logger": {"group": group},
+        "tokens": {"scheme": scheme},
+    }
     write_outputs(out, frames, summary, consistency, agreement, config)
     if logger_cfg is not None and logger_cfg.mode != "disabled":
         import dataclasses
 
         cfg = dataclasses.replace(logger_cfg, group=group or logger_cfg.group)
-        logger = make_logger(cfg, out, config, f"eval-{checkpoint.parent.name}-{'+'.join(frames)}"[:120], job_type="eval")
+        logger = make_logger(
+            cfg, out, config, f"eval-{checkpoint.parent.name}-{'+'.join(frames)}"[:120], job_type="eval"
+        )
         try:
             logger.set_summary(summary)
             for name, f in frames.items():
@@ -236,5 +289,10 @@ def run_suite(model, tokenizer, checkpoint: Path, sets: list[LoadedSet], pol, op
 
 def _rates_table(summary: dict, name: str) -> pd.DataFrame:
     prefix = f"eval/{name}/"
-    return pd.DataFrame([{"metric": k[len(prefix):], "value": v} for k, v in summary.items()
-                         if k.startswith(prefix) and isinstance(v, (int, float))])
+    return pd.DataFrame(
+        [
+            {"metric": k[len(prefix) :], "value": v}
+            for k, v in summary.items()
+            if k.startswith(prefix) and isinstance(v, (int, float))
+        ]
+    )

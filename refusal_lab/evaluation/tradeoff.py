@@ -29,10 +29,10 @@ DEFAULT_TARGETS = (0.5, 0.8, 0.9)
 
 @dataclasses.dataclass
 class Method:
-    name: str                    # e.g. "token model (single), threshold"
-    family: str                  # threshold | retrained | steering | system_prompt | ...
-    params: list                 # one label per setting (threshold, refusal fraction, alpha, prompt name)
-    refused: np.ndarray          # bool [n_settings, n_prompts], prompts in the shared order
+    name: str  # e.g. "token model (single), threshold"
+    family: str  # threshold | retrained | steering | system_prompt | ...
+    params: list  # one label per setting (threshold, refusal fraction, alpha, prompt name)
+    refused: np.ndarray  # bool [n_settings, n_prompts], prompts in the shared order
 
     def __post_init__(self):
         self.refused = np.atleast_2d(np.asarray(self.refused, dtype=bool))
@@ -72,7 +72,7 @@ def false_refusal_at(refusal_rate, false_refusal_rate, target: float) -> float:
     x, y = frontier(refusal_rate, false_refusal_rate)
     if target <= y[0]:
         return float(x[0])
-    i = int(np.argmax(y >= target))              # first point at or above the target
+    i = int(np.argmax(y >= target))  # first point at or above the target
     return float(x[i - 1] + (target - y[i - 1]) / (y[i] - y[i - 1]) * (x[i] - x[i - 1]))
 
 
@@ -81,8 +81,9 @@ def _stats(refused: np.ndarray, y: np.ndarray, targets) -> np.ndarray:
     return np.array([area(rr, frr), *[false_refusal_at(rr, frr, t) for t in targets]])
 
 
-def bootstrap(refused: np.ndarray, should_refuse, targets=DEFAULT_TARGETS, n_boot: int = 1000, seed: int = 0,
-              level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bootstrap(
+    refused: np.ndarray, should_refuse, targets=DEFAULT_TARGETS, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(estimate, low, high) of [AUC, FRR at each target]: percentile bootstrap over prompts,
     resampled within should-refuse and within should-answer."""
     y = np.asarray(should_refuse, bool)
@@ -107,14 +108,25 @@ def points(methods: list[Method], should_refuse) -> pd.DataFrame:
     for m in methods:
         rr, frr = rates(m.refused, y)
         for p, a, b, dec in zip(m.params, rr, frr, m.refused):
-            rows.append({"method": m.name, "family": m.family, "param": p, "refusal_rate": float(a),
-                         "false_refusal_rate": float(b), "refused_should_refuse": int(dec[y].sum()),
-                         "n_should_refuse": int(y.sum()), "refused_should_answer": int(dec[~y].sum()),
-                         "n_should_answer": int((~y).sum())})
+            rows.append(
+                {
+                    "method": m.name,
+                    "family": m.family,
+                    "param": p,
+                    "refusal_rate": float(a),
+                    "false_refusal_rate": float(b),
+                    "refused_should_refuse": int(dec[y].sum()),
+                    "n_should_refuse": int(y.sum()),
+                    "refused_should_answer": int(dec[~y].sum()),
+                    "n_should_answer": int((~y).sum()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def table(methods: list[Method], should_refuse, targets=DEFAULT_TARGETS, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def table(
+    methods: list[Method], should_refuse, targets=DEFAULT_TARGETS, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """One row per method: settings, AUC and the false-refusal rate at each matched refusal rate,
     each with a 95% bootstrap interval (columns <stat>, <stat>_low, <stat>_high)."""
     rows = []
@@ -130,6 +142,7 @@ def table(methods: list[Method], should_refuse, targets=DEFAULT_TARGETS, n_boot:
 
 # ----------------------------------------------------------------------------- methods from scores
 
+
 def threshold_method(name: str, score: np.ndarray, family: str = "threshold") -> Method:
     """'refuse iff score >= t' at every distinct score (and above the largest: refuse nothing)."""
     s = np.asarray(score, float)
@@ -137,26 +150,39 @@ def threshold_method(name: str, score: np.ndarray, family: str = "threshold") ->
     return Method(name, family, [float(t) for t in ts], s[None, :] >= ts[:, None])
 
 
-def controlled_set_method(name: str, probs: np.ndarray, tokens: list[str], controlled: set[str], thresholds=None) -> Method:
+def controlled_set_method(
+    name: str, probs: np.ndarray, tokens: list[str], controlled: set[str], thresholds=None
+) -> Method:
     """The paper's controlled-set rule (decisions.category_rule) over a threshold grid."""
     p = np.asarray(probs, float)
-    ts = np.r_[np.unique(decisions.refusal_score(p, tokens)), np.inf] if thresholds is None else np.asarray(thresholds, float)
+    ts = (
+        np.r_[np.unique(decisions.refusal_score(p, tokens)), np.inf]
+        if thresholds is None
+        else np.asarray(thresholds, float)
+    )
     chosen = decisions.category_grid(p, tokens, [frozenset(controlled)], ts)[0]
     return Method(name, "controlled_set", [float(t) for t in ts], decisions.is_refusal(chosen, tokens))
 
 
 def format_table(frame: pd.DataFrame, targets=DEFAULT_TARGETS) -> str:
     """The table as fixed-width text with 'value [low, high]' cells (rates in %)."""
+
     def cell(r, k, pct):
         f = (lambda v: f"{100 * v:.1f}") if pct else (lambda v: f"{v:.3f}")
         if r[k] != r[k]:
             return "n/a"
         return f"{f(r[k])} [{f(r[k + '_low'])}, {f(r[k + '_high'])}]" if r[k + "_low"] == r[k + "_low"] else f(r[k])
+
     heads = ["method", "settings", "AUC [95% CI]"] + [f"FRR% at {round(100 * t)}% refusal" for t in targets]
-    body = [[r["method"], str(r["settings"]), cell(r, "auc", False)]
-            + [cell(r, f"frr_at_{round(100 * t)}", True) for t in targets] for r in frame.to_dict("records")]
+    body = [
+        [r["method"], str(r["settings"]), cell(r, "auc", False)]
+        + [cell(r, f"frr_at_{round(100 * t)}", True) for t in targets]
+        for r in frame.to_dict("records")
+    ]
     widths = [max(len(x[i]) for x in [heads] + body) for i in range(len(heads))]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(row, widths)))
-             for row in [heads] + body]
+    lines = [
+        "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(row, widths)))
+        for row in [heads] + body
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

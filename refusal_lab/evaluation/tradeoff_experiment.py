@@ -32,27 +32,27 @@ from refusal_lab.evaluation import tradeoff
 
 log = logging.getLogger("refusal_lab")
 DEFAULT_EXPERIMENT = "tradeoff.yaml"
-PLANS_DIR = Path(__file__).parent / "tradeoff_plans"   # the plans shipped with the code (own format)
+PLANS_DIR = Path(__file__).parent / "tradeoff_plans"  # the plans shipped with the code (own format)
 
 
 @dataclasses.dataclass
 class Spec:
     """An experiment file (tradeoff_plans/tradeoff.yaml documents every key)."""
 
-    overrides: list[str]                       # Hydra overrides of every run
-    token_models: list[list[str]]              # one token model per entry (its extra overrides)
-    retrained_key: str                         # config key varied for the no-token models
-    retrained_values: list[float]              # one no-token model per value
-    steer_value: float                         # which no-token model is steered and prompted
-    layer: int | None                          # refusal-direction layer (None = middle)
-    alphas: list[float]                        # activation-addition strengths, in units of |r|
-    ablation: bool                             # also evaluate directional ablation
-    direction_prompts: int                     # prompts per class from the training mix for r
-    system_prompts: dict[str, str | None]      # name -> system message (None = no system turn)
-    max_new_tokens: int                        # generated tokens judged per prompt
-    targets: list[float]                       # matched refusal rates of the table
-    bootstrap: int                             # bootstrap replicates of the intervals
-    seed: int = 0                              # bootstrap seed
+    overrides: list[str]  # Hydra overrides of every run
+    token_models: list[list[str]]  # one token model per entry (its extra overrides)
+    retrained_key: str  # config key varied for the no-token models
+    retrained_values: list[float]  # one no-token model per value
+    steer_value: float  # which no-token model is steered and prompted
+    layer: int | None  # refusal-direction layer (None = middle)
+    alphas: list[float]  # activation-addition strengths, in units of |r|
+    ablation: bool  # also evaluate directional ablation
+    direction_prompts: int  # prompts per class from the training mix for r
+    system_prompts: dict[str, str | None]  # name -> system message (None = no system turn)
+    max_new_tokens: int  # generated tokens judged per prompt
+    targets: list[float]  # matched refusal rates of the table
+    bootstrap: int  # bootstrap replicates of the intervals
+    seed: int = 0  # bootstrap seed
 
 
 def experiment_path(name: str) -> Path:
@@ -77,11 +77,16 @@ def load_spec(path: Path) -> Spec:
         raise ValueError("\n".join(problems))
     spec = Spec(**raw)
     spec.token_models = [m.split() if isinstance(m, str) else list(m) for m in spec.token_models]
-    checks = [(spec.steer_value in spec.retrained_values, "steer_value",
-               f"{spec.steer_value} is not one of retrained_values {spec.retrained_values}"),
-              (len(spec.retrained_values) >= 1, "retrained_values", "needs at least one value"),
-              (all(0 < t < 1 for t in spec.targets), "targets", "matched refusal rates must lie in (0, 1)"),
-              (spec.max_new_tokens > 0, "max_new_tokens", "must be > 0")]
+    checks = [
+        (
+            spec.steer_value in spec.retrained_values,
+            "steer_value",
+            f"{spec.steer_value} is not one of retrained_values {spec.retrained_values}",
+        ),
+        (len(spec.retrained_values) >= 1, "retrained_values", "needs at least one value"),
+        (all(0 < t < 1 for t in spec.targets), "targets", "matched refusal rates must lie in (0, 1)"),
+        (spec.max_new_tokens > 0, "max_new_tokens", "must be > 0"),
+    ]
     problems = [f"{path}: {key}: {msg}" for ok, key, msg in checks if not ok]
     if problems:
         raise ValueError("\n".join(problems))
@@ -90,12 +95,13 @@ def load_spec(path: Path) -> Spec:
 
 # ----------------------------------------------------------------------------- runs
 
+
 @dataclasses.dataclass
 class PlannedRun:
     name: str
-    role: str               # token | retrained
-    value: float | None     # the retrained key's value
-    cfg: object             # RunConfig
+    role: str  # token | retrained
+    value: float | None  # the retrained key's value
+    cfg: object  # RunConfig
     run_dir: Path
 
 
@@ -108,8 +114,15 @@ def plan_runs(spec: Spec, extra: list[str], out: Path) -> list[PlannedRun]:
     from refusal_lab.paths import CONF_DIR, register_resolvers
 
     wanted = [(f"tokens-{_scheme(m)}", "token", None, m) for m in spec.token_models]
-    wanted += [(f"none-{spec.retrained_key.rsplit('.', 1)[-1]}{v:g}", "retrained", v,
-                ["tokens=none", f"{spec.retrained_key}={v}"]) for v in spec.retrained_values]
+    wanted += [
+        (
+            f"none-{spec.retrained_key.rsplit('.', 1)[-1]}{v:g}",
+            "retrained",
+            v,
+            ["tokens=none", f"{spec.retrained_key}={v}"],
+        )
+        for v in spec.retrained_values
+    ]
     register_resolvers()
     planned, problems = [], []
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -169,12 +182,15 @@ def eval_rows(cfg):
 def aligned_scores(run_dir: Path, ids: list[str]) -> pd.DataFrame:
     s = pd.read_csv(run_dir / "scores.csv", dtype={"id": str, "category": str}, keep_default_na=False).set_index("id")
     if set(s.index) != set(ids):
-        raise ValueError(f"{run_dir}/scores.csv scored a different evaluation set than the other runs; "
-                         "every run of a trade-off must share data and eval settings")
+        raise ValueError(
+            f"{run_dir}/scores.csv scored a different evaluation set than the other runs; "
+            "every run of a trade-off must share data and eval settings"
+        )
     return s.loc[ids]
 
 
 # ----------------------------------------------------------------------------- the steered no-token model
+
 
 def judged(model, tokenizer, id_lists: list[list[int]], max_new_tokens: int, batch_size: int) -> np.ndarray:
     from refusal_lab.evaluation.pattern_judge import pattern_refused
@@ -189,8 +205,11 @@ def system_prompt_ids(tokenizer, prompt: str, system: str | None) -> list[int]:
 
     if system is None:
         return prompt_ids(tokenizer, prompt)
-    text = tokenizer.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": prompt}],
-                                         add_generation_prompt=True, tokenize=False)
+    text = tokenizer.apply_chat_template(
+        [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+        add_generation_prompt=True,
+        tokenize=False,
+    )
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
@@ -215,31 +234,46 @@ def steering_methods(spec: Spec, p: PlannedRun, rows, own_refused: np.ndarray) -
     opening = first_position_probs(model, tok, prompts, refusal_opening_ids(tok), bs).sum(axis=1)
     methods = [tradeoff.threshold_method(f"{name}: p(refusal opening) threshold", opening, "first_position")]
     mix = [json.loads(line) for line in (p.run_dir / "mix.jsonl").read_text().splitlines() if line.strip()]
-    refuse = [m["prompt"] for m in mix if m["should_refuse"]][:spec.direction_prompts]
-    answer = [m["prompt"] for m in mix if not m["should_refuse"]][:spec.direction_prompts]
+    refuse = [m["prompt"] for m in mix if m["should_refuse"]][: spec.direction_prompts]
+    answer = [m["prompt"] for m in mix if not m["should_refuse"]][: spec.direction_prompts]
     layer = rd.default_layer(model) if spec.layer is None else spec.layer
     r = rd.refusal_direction(model, tok, refuse, answer, layer, bs)
     r_hat, norm = rd.unit(r), float(r.norm())
     ids = [prompt_ids(tok, q) for q in prompts]
     if spec.ablation:
         with rd.directional_ablation(model, r_hat):
-            methods.append(tradeoff.Method(f"{name}: directional ablation", "steering", ["ablation"],
-                                           judged(model, tok, ids, spec.max_new_tokens, bs)[None]))
+            methods.append(
+                tradeoff.Method(
+                    f"{name}: directional ablation",
+                    "steering",
+                    ["ablation"],
+                    judged(model, tok, ids, spec.max_new_tokens, bs)[None],
+                )
+            )
     added = {0.0: own_refused}
     for a in spec.alphas:
         with rd.activation_addition(model, r_hat, a * norm, layer):
             added[float(a)] = judged(model, tok, ids, spec.max_new_tokens, bs)
     alphas = sorted(added)
-    methods.append(tradeoff.Method(f"{name}: activation addition α·r (layer {layer})", "steering", alphas,
-                                   np.stack([added[a] for a in alphas])))
-    sys_refused = [own_refused if text is None else
-                   judged(model, tok, [system_prompt_ids(tok, q, text) for q in prompts], spec.max_new_tokens, bs)
-                   for text in spec.system_prompts.values()]
-    methods.append(tradeoff.Method(f"{name}: system prompt", "system_prompt", list(spec.system_prompts), np.stack(sys_refused)))
+    methods.append(
+        tradeoff.Method(
+            f"{name}: activation addition α·r (layer {layer})", "steering", alphas, np.stack([added[a] for a in alphas])
+        )
+    )
+    sys_refused = [
+        own_refused
+        if text is None
+        else judged(model, tok, [system_prompt_ids(tok, q, text) for q in prompts], spec.max_new_tokens, bs)
+        for text in spec.system_prompts.values()
+    ]
+    methods.append(
+        tradeoff.Method(f"{name}: system prompt", "system_prompt", list(spec.system_prompts), np.stack(sys_refused))
+    )
     return methods, {"layer": layer, "direction_norm": norm, "direction_prompts": [len(refuse), len(answer)]}
 
 
 # ----------------------------------------------------------------------------- capability tax
+
 
 def capability_tax(token_run: PlannedRun, base_run: PlannedRun, rows, max_new_tokens: int) -> dict:
     """First-position KL (no-token model || token model) on should-answer prompts, at the first
@@ -264,37 +298,55 @@ def capability_tax(token_run: PlannedRun, base_run: PlannedRun, rows, max_new_to
     base_lp = full(bm, bt, [prompt_ids(bt, r.prompt) for r in answer])
     token_ids = [prompt_ids(tt, r.prompt) for r in answer]
     kl_first = capability.shared_vocab_kl(base_lp, bt.get_vocab(), full(tm, tt, token_ids), tt.get_vocab(), controls)
-    kl_after = capability.shared_vocab_kl(base_lp, bt.get_vocab(), full(tm, tt, [i + [respond] for i in token_ids]),
-                                          tt.get_vocab(), controls)
+    kl_after = capability.shared_vocab_kl(
+        base_lp, bt.get_vocab(), full(tm, tt, [i + [respond] for i in token_ids]), tt.get_vocab(), controls
+    )
     general = [r for r in rows if r.source == "general" and r.response]
     prompts, refs = [r.prompt for r in general], [r.response for r in general]
     token_answers = generate_forced(tm, tt, prompts, [respond] * len(prompts), max_new_tokens, bs)
     base_answers = generate_forced(bm, bt, prompts, [None] * len(prompts), max_new_tokens, bs)
     mean = lambda f, xs: float(np.mean([f(a, b) for a, b in zip(xs, refs)])) if refs else float("nan")  # noqa: E731
-    return {"token_model": token_run.name, "no_token_model": base_run.name, "n_should_answer": len(answer),
-            "kl_first_position_mean": float(kl_first.mean()), "kl_first_position_median": float(np.median(kl_first)),
-            "kl_after_respond_mean": float(kl_after.mean()), "kl_after_respond_median": float(np.median(kl_after)),
-            "n_general": len(general), "max_new_tokens": max_new_tokens,
-            "rouge_l_token_model_after_respond": mean(capability.rouge_l, token_answers),
-            "rouge_l_no_token_model": mean(capability.rouge_l, base_answers),
-            "token_f1_token_model_after_respond": mean(capability.token_f1, token_answers),
-            "token_f1_no_token_model": mean(capability.token_f1, base_answers)}
+    return {
+        "token_model": token_run.name,
+        "no_token_model": base_run.name,
+        "n_should_answer": len(answer),
+        "kl_first_position_mean": float(kl_first.mean()),
+        "kl_first_position_median": float(np.median(kl_first)),
+        "kl_after_respond_mean": float(kl_after.mean()),
+        "kl_after_respond_median": float(np.median(kl_after)),
+        "n_general": len(general),
+        "max_new_tokens": max_new_tokens,
+        "rouge_l_token_model_after_respond": mean(capability.rouge_l, token_answers),
+        "rouge_l_no_token_model": mean(capability.rouge_l, base_answers),
+        "token_f1_token_model_after_respond": mean(capability.token_f1, token_answers),
+        "token_f1_no_token_model": mean(capability.token_f1, base_answers),
+    }
 
 
 # ----------------------------------------------------------------------------- the whole comparison
 
+
 def token_methods(p: PlannedRun, scores: pd.DataFrame) -> list:
     """The threshold sweep of a token model. (The controlled-set rule with S = every category is
     the same rule, tested in tests/baselines; single-category sets are the independence figure.)"""
-    return [tradeoff.threshold_method(f"token model ({p.cfg.tokens.scheme}): threshold", scores["p_refuse"].to_numpy(float))]
+    return [
+        tradeoff.threshold_method(f"token model ({p.cfg.tokens.scheme}): threshold", scores["p_refuse"].to_numpy(float))
+    ]
 
 
 def category_independence(p: PlannedRun, scores: pd.DataFrame, out: Path) -> Path | None:
     """Each category token suppressed (controlled set of one) against every kind's refusal rate."""
     from refusal_lab.analysis import plots, tables
 
-    runs = pd.DataFrame({"run_id": [p.name], "scheme": ["category"], "contrast_ratio": [p.cfg.mix.contrast_ratio],
-                         "config.tokens.scheme": ["category"], "config.mix.contrast_ratio": [p.cfg.mix.contrast_ratio]})
+    runs = pd.DataFrame(
+        {
+            "run_id": [p.name],
+            "scheme": ["category"],
+            "contrast_ratio": [p.cfg.mix.contrast_ratio],
+            "config.tokens.scheme": ["category"],
+            "config.mix.contrast_ratio": [p.cfg.mix.contrast_ratio],
+        }
+    )
     control = tables.category_control_matrix(scores.reset_index().assign(run_id=p.name), runs)
     table = tables.category_independence(control, runs)
     from refusal_lab.io import write_csv
@@ -319,16 +371,32 @@ def run_tradeoff(spec: Spec, out: Path, extra: list[str] = ()) -> dict:
         if p.cfg.tokens.scheme == "category":
             category_independence(p, scores, out)
     retrained = [p for p in planned if p.role == "retrained"]
-    own = {p.value: aligned_scores(p.run_dir, ids)["refused_default"].astype(str).str.lower().eq("true").to_numpy()
-           for p in retrained}
-    methods.append(tradeoff.Method(f"no-token models retrained at {spec.retrained_key}", "retrained",
-                                   [p.value for p in retrained], np.stack([own[p.value] for p in retrained])))
+    own = {
+        p.value: aligned_scores(p.run_dir, ids)["refused_default"].astype(str).str.lower().eq("true").to_numpy()
+        for p in retrained
+    }
+    methods.append(
+        tradeoff.Method(
+            f"no-token models retrained at {spec.retrained_key}",
+            "retrained",
+            [p.value for p in retrained],
+            np.stack([own[p.value] for p in retrained]),
+        )
+    )
     steer = next(p for p in retrained if p.value == spec.steer_value)
     steer_methods, direction = steering_methods(spec, steer, rows, own[steer.value])
     methods += steer_methods
     token_runs = [p for p in planned if p.role == "token"]
-    cap = capability_tax(next((p for p in token_runs if p.cfg.tokens.scheme == "single"), token_runs[0]), steer, rows,
-                         spec.max_new_tokens) if token_runs else {}
+    cap = (
+        capability_tax(
+            next((p for p in token_runs if p.cfg.tokens.scheme == "single"), token_runs[0]),
+            steer,
+            rows,
+            spec.max_new_tokens,
+        )
+        if token_runs
+        else {}
+    )
     return write_outputs(spec, out, methods, y, cap | {"refusal_direction": direction}, planned)
 
 
@@ -344,14 +412,35 @@ def write_outputs(spec: Spec, out: Path, methods: list, y: np.ndarray, capabilit
     figure = tradeoff_plots.tradeoff(pts, out / "tradeoff.png")
     text = tradeoff.format_table(tab, spec.targets)
     runs = "\n".join(f"- `{p.name}`: {p.run_dir}" for p in planned)
-    write_text(out / "report.md", "\n".join([
-        "# Refusal trade-off", "", f"Evaluation set: {int(y.sum())} should-refuse and {int((~y).sum())} should-answer prompts "
-        "(the runs' own eval split). AUC = area under the Pareto curve of refusal rate (should-refuse) against "
-        "false-refusal rate (should-answer), corners (0,0) and (1,1) included; FRR at r% = false-refusal rate where the "
-        f"curve reaches r% refusal (linear between settings); [95% bootstrap over prompts, {spec.bootstrap} replicates].",
-        "", "```", text, "```", "", "![trade-off](tradeoff.png)", ""]
-        + (["## Category independence (category token model)", "", "![independence](category_independence.png)", ""]
-           if (out / "category_independence.png").exists() else [])
-        + ["## Capability tax", "", "```",
-        json.dumps(capability, indent=2), "```", "", "## Runs", "", runs, ""]))
+    write_text(
+        out / "report.md",
+        "\n".join(
+            [
+                "# Refusal trade-off",
+                "",
+                f"Evaluation set: {int(y.sum())} should-refuse and {int((~y).sum())} should-answer prompts "
+                "(the runs' own eval split). AUC = area under the Pareto curve of refusal rate (should-refuse) against "
+                "false-refusal rate (should-answer), corners (0,0) and (1,1) included; FRR at r% = false-refusal rate where the "
+                f"curve reaches r% refusal (linear between settings); [95% bootstrap over prompts, {spec.bootstrap} replicates].",
+                "",
+                "```",
+                text,
+                "```",
+                "",
+                "![trade-off](tradeoff.png)",
+                "",
+            ]
+            + (
+                [
+                    "## Category independence (category token model)",
+                    "",
+                    "![independence](category_independence.png)",
+                    "",
+                ]
+                if (out / "category_independence.png").exists()
+                else []
+            )
+            + ["## Capability tax", "", "```", json.dumps(capability, indent=2), "```", "", "## Runs", "", runs, ""]
+        ),
+    )
     return {"points": pts, "table": tab, "text": text, "capability": capability, "figure": figure}

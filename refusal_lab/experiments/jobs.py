@@ -88,9 +88,18 @@ def distributed_env() -> dict[str, str]:
 def record_event(run_dir: Path, event: str, **detail) -> None:
     """Appends one JSON line to run_dir/job_events.jsonl (a single O_APPEND write)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"time": round(time.time(), 3), "event": event,
-                       "job_id": current_job_id(),
-                       "restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0"))} | detail) + "\n"
+    line = (
+        json.dumps(
+            {
+                "time": round(time.time(), 3),
+                "event": event,
+                "job_id": current_job_id(),
+                "restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0")),
+            }
+            | detail
+        )
+        + "\n"
+    )
     fd = os.open(run_dir / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
@@ -103,6 +112,7 @@ def exit_without_teardown() -> None:
     submitit has written the result): skips the seconds of interpreter teardown (torch, wandb's service
     shutdown) that nothing needs once the run is finished and its W&B run flushed. Success path only:
     a failed job keeps Python's own exit status."""
+
     def _exit() -> None:
         logging.shutdown()
         sys.stdout.flush()
@@ -166,11 +176,19 @@ class SweepJob(submitit.helpers.Checkpointable):
             os.environ.update(distributed_env())
         cfg = validate(job_cfg)
         resumed = (run_dir / "train_state").exists()
-        record_event(run_dir, "start", resumed=resumed, rank=int(os.environ.get("RANK", "0")), startup_s=round(process_age_s(), 3))
+        record_event(
+            run_dir,
+            "start",
+            resumed=resumed,
+            rank=int(os.environ.get("RANK", "0")),
+            startup_s=round(process_age_s(), 3),
+        )
         if requeues_so_far(run_dir) > self.max_requeues:
-            raise RuntimeError(f"job {current_job_id()} was requeued {requeues_so_far(run_dir)} times, more than "
-                               f"launcher.max_requeues={self.max_requeues}; its training state is kept in {run_dir}/train_state: "
-                               f"`refusal-lab sweep resubmit SWEEP_DIR` continues it (or raise launcher.max_requeues)")
+            raise RuntimeError(
+                f"job {current_job_id()} was requeued {requeues_so_far(run_dir)} times, more than "
+                f"launcher.max_requeues={self.max_requeues}; its training state is kept in {run_dir}/train_state: "
+                f"`refusal-lab sweep resubmit SWEEP_DIR` continues it (or raise launcher.max_requeues)"
+            )
         self._stop = threading.Event()
         outcome: dict = {}
 
@@ -236,8 +254,13 @@ class EvalJob(submitit.helpers.Checkpointable):
         metrics = json.loads((out / "metrics.json").read_text())
         cfg = LoggerConfig(**logger_cfg)
         cfg.name = f"{cfg.name or run_dir.name}-eval"  # next to its training run's name in the sweep's group
-        logger = make_logger(cfg, out, {"checkpoint": str(run_dir / "checkpoint"), "eval_args": list(eval_args)},
-                             cfg.name, job_type="eval")
+        logger = make_logger(
+            cfg,
+            out,
+            {"checkpoint": str(run_dir / "checkpoint"), "eval_args": list(eval_args)},
+            cfg.name,
+            job_type="eval",
+        )
         logger.set_summary({k: v for k, v in metrics.items() if isinstance(v, (int, float, str))})
         logger.finish()
         record_event(run_dir, "eval_finish")

@@ -45,20 +45,33 @@ def run(cfg: RunConfig, run_dir: Path, should_stop=lambda: False) -> dict:
         seed_everything(cfg)
         data = loaders.load(cfg.data)
         mix = mixing.mix(data.train, cfg.mix)
-        model, tokenizer, token_ids = backend.build_model([e.prompt for e in mix.examples] + [e.response for e in mix.examples])
+        model, tokenizer, token_ids = backend.build_model(
+            [e.prompt for e in mix.examples] + [e.response for e in mix.examples]
+        )
         encoded = encode_mix(mix.examples, tokenizer, cfg)
         logger = start_outputs(run_dir, cfg, data, mix, backend.is_main)
         with finishing(logger):
-            logger.log({"mix/" + k: v for k, v in mix.manifest["realised"].items()} | {"mix/total": len(mix.examples)}, step=0)
-            result = backend.train(model, encoded, tokenizer.pad_token_id, list(token_ids.values()), logger.log,
-                                   run_dir / "train_state", should_stop)
+            logger.log(
+                {"mix/" + k: v for k, v in mix.manifest["realised"].items()} | {"mix/total": len(mix.examples)}, step=0
+            )
+            result = backend.train(
+                model,
+                encoded,
+                tokenizer.pad_token_id,
+                list(token_ids.values()),
+                logger.log,
+                run_dir / "train_state",
+                should_stop,
+            )
             log_training(result, backend)
             final = backend.final_model(model, tokenizer, result, run_dir)
             if final is None:  # another process of this job evaluates and reports
                 return {"rank": distributed.detect().rank, "world_size": backend.world_size, "losses": result.losses}
             summary = evaluate_and_report(*final, data.eval, cfg, token_ids, run_dir, logger)
-            summary |= run_figures(cfg, result, backend, mix) | {"timing/total_seconds": time.perf_counter() - t0,
-                                                                   "run_dir": str(run_dir)}
+            summary |= run_figures(cfg, result, backend, mix) | {
+                "timing/total_seconds": time.perf_counter() - t0,
+                "run_dir": str(run_dir),
+            }
             logger.set_summary({k: v for k, v in summary.items() if k != "run_dir"})
             if cfg.train.save_checkpoint:  # generation config + model card (+ hub upload when train.push_to_hub)
                 publish_checkpoint(run_dir / "checkpoint", cfg, final[1], token_ids, mix.manifest, summary)
@@ -85,14 +98,25 @@ def encode_mix(examples, tokenizer, cfg: RunConfig) -> list[Encoded]:
     """The mix as token ids and labels; examples whose prompt alone exceeds train.max_length
     are skipped, and a mix with nothing left is an error before training starts."""
     control_only = cfg.train.trainable == "control_tokens"
-    encoded = [enc for e in examples
-               if (enc := encode_example(tokenizer, e, cfg.tokens.scheme, cfg.train.loss_on, cfg.train.max_length, control_only))]
+    encoded = [
+        enc
+        for e in examples
+        if (
+            enc := encode_example(
+                tokenizer, e, cfg.tokens.scheme, cfg.train.loss_on, cfg.train.max_length, control_only
+            )
+        )
+    ]
     skipped = len(examples) - len(encoded)
     if skipped and not encoded:
         longest = min(len(tokenizer(e.prompt)["input_ids"]) for e in examples) if examples else 0
-        raise ConfigError([f"train.max_length={cfg.train.max_length}: every one of the {len(examples)} mix examples has a "
-                           f"prompt longer than that (the shortest encodes to about {longest} tokens); nothing to train on. "
-                           "Raise train.max_length"])
+        raise ConfigError(
+            [
+                f"train.max_length={cfg.train.max_length}: every one of the {len(examples)} mix examples has a "
+                f"prompt longer than that (the shortest encodes to about {longest} tokens); nothing to train on. "
+                "Raise train.max_length"
+            ]
+        )
     if skipped:
         log.warning("skipped %d examples whose prompt alone exceeds train.max_length=%d", skipped, cfg.train.max_length)
     return encoded
@@ -110,10 +134,17 @@ def start_outputs(run_dir: Path, cfg: RunConfig, data, mix, is_main: bool):
     write_json(run_dir / "data_report.json", data.report)
     write_json(run_dir / "mix_manifest.json", mix.manifest)
     write_jsonl(run_dir / "mix.jsonl", (e.as_dict() for e in mix.examples))
-    log.info("mix: %s rows (%s), hash %s", len(mix.examples), mix.manifest["realised"], mix.manifest["content_hash"][:12])
+    log.info(
+        "mix: %s rows (%s), hash %s", len(mix.examples), mix.manifest["realised"], mix.manifest["content_hash"][:12]
+    )
     run_id_file = run_dir / "wandb_run_id"
-    logger = make_logger(logger_cfg, run_dir, to_dict(cfg) | {"mix_manifest": mix.manifest, "data_report": data.report},
-                         run_name(cfg), run_id=run_id_file.read_text().strip() if run_id_file.exists() else None)
+    logger = make_logger(
+        logger_cfg,
+        run_dir,
+        to_dict(cfg) | {"mix_manifest": mix.manifest, "data_report": data.report},
+        run_name(cfg),
+        run_id=run_id_file.read_text().strip() if run_id_file.exists() else None,
+    )
     if logger.run_id:
         write_text(run_id_file, logger.run_id)
     return logger
@@ -134,16 +165,31 @@ class finishing:
 
 
 def log_training(result, backend) -> None:
-    log.info("rank %d/%d trained %d steps in %.1f s (%.0f tokens/s, %.0f with padding), loss %.3f -> %.3f",
-             distributed.detect().rank, backend.world_size, result.steps, result.seconds, result.tokens_per_s,
-             result.padded_tokens / result.seconds if result.seconds else 0.0, result.losses[0], result.losses[-1])
+    log.info(
+        "rank %d/%d trained %d steps in %.1f s (%.0f tokens/s, %.0f with padding), loss %.3f -> %.3f",
+        distributed.detect().rank,
+        backend.world_size,
+        result.steps,
+        result.seconds,
+        result.tokens_per_s,
+        result.padded_tokens / result.seconds if result.seconds else 0.0,
+        result.losses[0],
+        result.losses[-1],
+    )
 
 
 def run_figures(cfg: RunConfig, result, backend, mix) -> dict:
     """The training and mix part of summary.json."""
-    return {"train/first_loss": result.losses[0], "train/final_loss": result.losses[-1], "train/steps": result.steps,
-            "train/seconds": result.seconds, "train/tokens_per_s": result.tokens_per_s,
-            "train/tokens_per_s_with_padding": result.padded_tokens / result.seconds if result.seconds else 0.0,
-            "train/processes": backend.world_size, "train/backend": cfg.train.backend,
-            "mix/total": len(mix.examples), "mix/content_hash": mix.manifest["content_hash"],
-            "mix/contrast_ratio": mix.manifest["realised_contrast_ratio"]}
+    return {
+        "train/first_loss": result.losses[0],
+        "train/final_loss": result.losses[-1],
+        "train/steps": result.steps,
+        "train/seconds": result.seconds,
+        "train/tokens_per_s": result.tokens_per_s,
+        "train/tokens_per_s_with_padding": result.padded_tokens / result.seconds if result.seconds else 0.0,
+        "train/processes": backend.world_size,
+        "train/backend": cfg.train.backend,
+        "mix/total": len(mix.examples),
+        "mix/content_hash": mix.manifest["content_hash"],
+        "mix/contrast_ratio": mix.manifest["realised_contrast_ratio"],
+    }

@@ -17,9 +17,25 @@ from refusal_lab.io import write_json
 IDENTITY_FILE = "run_identity.json"
 NOT_IDENTITY = ("run_dir", "run_dir_policy")  # where the run goes and how a rerun behaves, not what it is
 # what a run writes into its directory (Hydra's .hydra/ and the log stay)
-RUN_OUTPUTS = ("config.json", IDENTITY_FILE, "data_report.json", "mix_manifest.json", "mix.jsonl", "wandb_run_id", "wandb",
-               "train_state", "ranks", "checkpoint", "checkpoint.tmp", "scores.csv", "threshold_curve.csv", "rules.csv",
-               "samples.jsonl", "train_losses.json", "summary.json")
+RUN_OUTPUTS = (
+    "config.json",
+    IDENTITY_FILE,
+    "data_report.json",
+    "mix_manifest.json",
+    "mix.jsonl",
+    "wandb_run_id",
+    "wandb",
+    "train_state",
+    "ranks",
+    "checkpoint",
+    "checkpoint.tmp",
+    "scores.csv",
+    "threshold_curve.csv",
+    "rules.csv",
+    "samples.jsonl",
+    "train_losses.json",
+    "summary.json",
+)
 
 
 class RunDirConflict(ConfigError):
@@ -28,7 +44,7 @@ class RunDirConflict(ConfigError):
 
 @dataclass(frozen=True)
 class RunDirState:
-    finished_summary: dict | None   # the summary of a finished run of this config, else None
+    finished_summary: dict | None  # the summary of a finished run of this config, else None
 
 
 def identity(cfg: RunConfig) -> dict:
@@ -53,8 +69,13 @@ def differing_keys(old: dict, new: dict) -> list[str]:
     """`key: old -> new` for every dotted key whose value differs."""
     a, b = _flat({k: v for k, v in old.items() if k not in NOT_IDENTITY}), _flat(new)
     keys = sorted(a.keys() | b.keys(), key=lambda k: (not (k in a and k in b), k))  # changed values before missing keys
-    return [f"{k}: {a[k]!r} -> {b[k]!r}" if k in a and k in b else f"{k}: {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}"
-            for k in keys if a.get(k) != b.get(k)]
+    return [
+        f"{k}: {a[k]!r} -> {b[k]!r}"
+        if k in a and k in b
+        else f"{k}: {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}"
+        for k in keys
+        if a.get(k) != b.get(k)
+    ]
 
 
 def read_json(path: Path):
@@ -71,12 +92,23 @@ def check(run_dir: Path, cfg: RunConfig) -> RunDirState:
     old_cfg = read_json(run_dir / "config.json")
     if stored is None and old_cfg is None:
         return RunDirState(None)
-    same = stored.get("config_hash") == config_hash(cfg) if isinstance(stored, dict) else identity(cfg) == _without(old_cfg)
+    same = (
+        stored.get("config_hash") == config_hash(cfg)
+        if isinstance(stored, dict)
+        else identity(cfg) == _without(old_cfg)
+    )
     if not same:
-        diff = differing_keys(old_cfg, identity(cfg)) if isinstance(old_cfg, dict) else ["(its config.json is unreadable)"]
-        raise RunDirConflict([f"run_dir={str(run_dir)!r} holds a run of another config ({'; '.join(diff[:12])}"
-                              + (f"; and {len(diff) - 12} more" if len(diff) > 12 else "") + "): nothing was changed. "
-                              "Use another run_dir, or run_dir_policy=restart to delete that run and start over"])
+        diff = (
+            differing_keys(old_cfg, identity(cfg)) if isinstance(old_cfg, dict) else ["(its config.json is unreadable)"]
+        )
+        raise RunDirConflict(
+            [
+                f"run_dir={str(run_dir)!r} holds a run of another config ({'; '.join(diff[:12])}"
+                + (f"; and {len(diff) - 12} more" if len(diff) > 12 else "")
+                + "): nothing was changed. "
+                "Use another run_dir, or run_dir_policy=restart to delete that run and start over"
+            ]
+        )
     summary = read_json(run_dir / "summary.json")
     return RunDirState(summary if isinstance(summary, dict) and summary else None)
 

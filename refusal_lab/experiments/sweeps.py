@@ -43,12 +43,14 @@ STATUSES = ("planned", "pending", "running", "completed", "failed", "preempted",
 FINAL = {"completed", "failed", "timeout", "cancelled"}
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 OUR_LAUNCHER = "hydra_plugins.refusal_lab_launcher.RefusalLabLauncher"
-SWEEP_ID_ENV = "REFUSAL_LAB_SWEEP_ID"      # overrides the sweep id (default: the sweep dir's name)
+SWEEP_ID_ENV = "REFUSAL_LAB_SWEEP_ID"  # overrides the sweep id (default: the sweep dir's name)
 SWEEP_KEYS_ENV = "REFUSAL_LAB_SWEEP_KEYS"  # keys that vary in this sweep (W&B run names of stock launchers)
 DRY_RUN_ENV = "REFUSAL_LAB_DRY_RUN"
 SHOW_CFG_ENV = "REFUSAL_LAB_SHOW_CFG"
 log = logging.getLogger("refusal_lab")
-_PREFLIGHT: dict[tuple, list] = {}  # jobs the callback composed, reused by launch() for the same batch (no second composition)
+_PREFLIGHT: dict[
+    tuple, list
+] = {}  # jobs the callback composed, reused by launch() for the same batch (no second composition)
 
 
 @dataclass
@@ -119,7 +121,11 @@ def differing_keys(batch: list[list[str]]) -> list[str]:
         for o in overrides:
             key, _, value = o.partition("=")
             values.setdefault(key.lstrip("+~"), set()).add(value)
-    return [k for k, v in values.items() if len(v) > 1 or any(k not in {o.partition("=")[0].lstrip("+~") for o in b} for b in batch)]
+    return [
+        k
+        for k, v in values.items()
+        if len(v) > 1 or any(k not in {o.partition("=")[0].lstrip("+~") for o in b} for b in batch)
+    ]
 
 
 def job_name(overrides: list[str], keys: list[str]) -> str | None:
@@ -128,8 +134,14 @@ def job_name(overrides: list[str], keys: list[str]) -> str | None:
     return ",".join(picked) or None
 
 
-def compose_jobs(config_loader, master, batch: list[list[str]], first_index: int = 0,
-                 launcher: LauncherConfig | None = None, problems: list[str] | None = None) -> list[Job]:
+def compose_jobs(
+    config_loader,
+    master,
+    batch: list[list[str]],
+    first_index: int = 0,
+    launcher: LauncherConfig | None = None,
+    problems: list[str] | None = None,
+) -> list[Job]:
     """Composes and validates every job of the batch; raises one ConfigError with every problem."""
     from hydra.core.hydra_config import HydraConfig
 
@@ -150,8 +162,9 @@ def compose_jobs(config_loader, master, batch: list[list[str]], first_index: int
     return jobs
 
 
-def _compose_one(config_loader, master, overrides: list[str], index: int, keys: list[str],
-                 launcher: LauncherConfig | None) -> Job:
+def _compose_one(
+    config_loader, master, overrides: list[str], index: int, keys: list[str], launcher: LauncherConfig | None
+) -> Job:
     from hydra.core.hydra_config import HydraConfig
     from hydra.errors import HydraException
     from omegaconf import OmegaConf, open_dict
@@ -163,8 +176,10 @@ def _compose_one(config_loader, master, overrides: list[str], index: int, keys: 
             sweep_config.hydra.job.num, sweep_config.hydra.job.id = index, str(index)
         HydraConfig.instance().set_config(sweep_config)
         run_dir = Path(str(sweep_config.hydra.sweep.dir)).resolve() / str(sweep_config.hydra.sweep.subdir)
-        raw = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-               for k, v in ((k, sweep_config[k]) for k in sweep_config if k != "hydra")}
+        raw = {
+            k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in ((k, sweep_config[k]) for k in sweep_config if k != "hydra")
+        }
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError([" ".join(str(exc).split())]) from None
     raw["run_dir"] = str(run_dir)
@@ -175,12 +190,18 @@ def _compose_one(config_loader, master, overrides: list[str], index: int, keys: 
     if launcher and launcher.checkpoint_every and train.get("checkpoint_every") is None:
         train["checkpoint_every"] = launcher.checkpoint_every
     cfg = validate(raw)
-    preflight.check(cfg, runs_here=runs_here(master, launcher))  # files, device, W&B key, model, mix: before any job starts
+    preflight.check(
+        cfg, runs_here=runs_here(master, launcher)
+    )  # files, device, W&B key, model, mix: before any job starts
     problems = []
     if not str(cfg.optimize_metric).startswith(("eval/", "train/")):
-        problems.append(f"optimize_metric={cfg.optimize_metric!r}: expected a summary key such as eval/f1, eval/best_f1, eval/auroc")
+        problems.append(
+            f"optimize_metric={cfg.optimize_metric!r}: expected a summary key such as eval/f1, eval/best_f1, eval/auroc"
+        )
     if launcher and launcher.eval_after and not cfg.train.save_checkpoint:
-        problems.append("train.save_checkpoint=False: hydra.launcher.eval_after=true evaluates the saved checkpoint; set train.save_checkpoint=true")
+        problems.append(
+            "train.save_checkpoint=False: hydra.launcher.eval_after=true evaluates the saved checkpoint; set train.save_checkpoint=true"
+        )
     if problems:
         raise ConfigError(problems)
     return Job(index, list(overrides), str(run_dir), to_dict(cfg))
@@ -197,8 +218,13 @@ def runs_here(master, launcher: LauncherConfig | None) -> bool:
 def launcher_resources(launcher_cfg) -> dict:
     """nodes, GPUs per node and minutes of any launcher config (ours, submitit's, basic: 0 GPUs)."""
     get = lambda k, d: launcher_cfg.get(k, d) if launcher_cfg is not None else d  # noqa: E731
-    return {"nodes": get("nodes", 1) or 1, "gpus_per_node": get("gpus_per_node", 0) or 0,
-            "timeout_min": get("timeout_min", 0) or 0, "partition": get("partition", None), "account": get("account", None)}
+    return {
+        "nodes": get("nodes", 1) or 1,
+        "gpus_per_node": get("gpus_per_node", 0) or 0,
+        "timeout_min": get("timeout_min", 0) or 0,
+        "partition": get("partition", None),
+        "account": get("account", None),
+    }
 
 
 def describe(jobs: list[Job], launcher_cfg, sweep_id: str, sweep_dir: str) -> str:
@@ -208,8 +234,10 @@ def describe(jobs: list[Job], launcher_cfg, sweep_id: str, sweep_dir: str) -> st
     kind = f" ({launcher_cfg.get('kind')})" if launcher_cfg is not None and "kind" in launcher_cfg else ""
     lines = [f"sweep {sweep_id}: {len(jobs)} job(s), launcher {target}{kind}, into {sweep_dir}"]
     lines += [f"  [{j.index}] {' '.join(j.overrides) or '(no overrides)'}" for j in jobs]
-    lines.append(f"each job asks for {res['nodes']} node(s) x {res['gpus_per_node']} GPU(s), {res['timeout_min']} min; "
-                 f"partition={res['partition']} account={res['account']}")
+    lines.append(
+        f"each job asks for {res['nodes']} node(s) x {res['gpus_per_node']} GPU(s), {res['timeout_min']} min; "
+        f"partition={res['partition']} account={res['account']}"
+    )
     hours = len(jobs) * gpus * res["timeout_min"] / 60
     lines.append(f"GPU-hours requested: {hours:.1f} ({len(jobs)} x {gpus} GPU(s) x {res['timeout_min'] / 60:.2f} h)")
     return "\n".join(lines)
@@ -276,8 +304,10 @@ class SweepCallback(Callback):
     def _not_a_grid(self, config) -> None:
         if os.environ.get(DRY_RUN_ENV) == "1" or os.environ.get(SHOW_CFG_ENV):
             target = config.hydra.sweeper.get("_target_")
-            print(f"sweeper {target}: trials are chosen while the sweep runs; parameters: "
-                  f"{' '.join(sweep_arguments(config))}\ndry run: nothing submitted")
+            print(
+                f"sweeper {target}: trials are chosen while the sweep runs; parameters: "
+                f"{' '.join(sweep_arguments(config))}\ndry run: nothing submitted"
+            )
             raise SystemExit(0)
 
     @staticmethod
@@ -298,7 +328,12 @@ class SweepCallback(Callback):
 
 
 def new_manifest(sweep_id: str) -> dict:
-    return {"sweep_id": sweep_id, "created": dt.datetime.now().isoformat(timespec="seconds"), "jobs": [], "followups": []}
+    return {
+        "sweep_id": sweep_id,
+        "created": dt.datetime.now().isoformat(timespec="seconds"),
+        "jobs": [],
+        "followups": [],
+    }
 
 
 def read_manifest(sweep_dir: Path) -> dict:
@@ -315,11 +350,26 @@ def upsert_manifest(sweep_dir: Path, sweep_id: str, jobs: list[Job]) -> dict:
     entries = {j["index"]: j for j in manifest["jobs"]}
     clash = [j for j in jobs if j.index in entries and entries[j.index]["overrides"] != j.overrides]
     if clash:
-        exit_with(ConfigError([f"hydra.sweep.dir={sweep_dir}: its manifest has other jobs than these overrides (job {clash[0].index}: "
-                               f"{' '.join(entries[clash[0].index]['overrides'])}); use a new sweep dir or `refusal-lab sweep resubmit DIR`"]))
+        exit_with(
+            ConfigError(
+                [
+                    f"hydra.sweep.dir={sweep_dir}: its manifest has other jobs than these overrides (job {clash[0].index}: "
+                    f"{' '.join(entries[clash[0].index]['overrides'])}); use a new sweep dir or `refusal-lab sweep resubmit DIR`"
+                ]
+            )
+        )
     for j in jobs:
-        entries.setdefault(j.index, {"index": j.index, "overrides": j.overrides, "run_dir": j.run_dir,
-                                     "slurm_job_id": None, "status": "planned", "log": None})
+        entries.setdefault(
+            j.index,
+            {
+                "index": j.index,
+                "overrides": j.overrides,
+                "run_dir": j.run_dir,
+                "slurm_job_id": None,
+                "status": "planned",
+                "log": None,
+            },
+        )
     manifest["jobs"] = [entries[i] for i in sorted(entries)]
     Path(sweep_dir).mkdir(parents=True, exist_ok=True)
     write_json(path, manifest)
@@ -348,8 +398,12 @@ def sacct_states(job_ids: list[str]) -> dict[str, str]:
     """Latest State per job id (array tasks as 123_4) from sacct; {} when there is nothing to ask."""
     if not job_ids:
         return {}
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"sacct failed ({out.returncode}): {out.stderr.strip()}")
     return {jid: state for jid, _, state in (line.partition("|") for line in out.stdout.splitlines())}
@@ -383,15 +437,19 @@ def format_status(manifest: dict) -> str:
         if j["status"] in ("failed", "timeout", "cancelled", "preempted"):
             lines.append(f"      log: {j['log']}\n      run: {j['run_dir']}")
     for f in manifest.get("followups", []):
-        lines.append(f"  {f['kind']:<8} {f.get('state') or '-':<9} {f['slurm_job_id']:<10} after {f['after']}  log: {f['log']}")
+        lines.append(
+            f"  {f['kind']:<8} {f.get('state') or '-':<9} {f['slurm_job_id']:<10} after {f['after']}  log: {f['log']}"
+        )
     return "\n".join(lines)
 
 
 def results_table(manifest: dict, sweep_dir: Path) -> str:
     """Counts and the headline metrics of every finished job (what a sweep prints at the end)."""
     counts = {s: sum(j["status"] == s for j in manifest["jobs"]) for s in STATUSES}
-    lines = [f"sweep {manifest['sweep_id']}: {len(manifest['jobs'])} job(s): "
-             + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+    lines = [
+        f"sweep {manifest['sweep_id']}: {len(manifest['jobs'])} job(s): "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    ]
     head = f"  {'job':<4} {'F1':>6} {'bestF1':>7} {'AUROC':>6} {'FRR':>6} {'MRR':>6}  overrides that vary"
     varying = differing_keys([j["overrides"] for j in manifest["jobs"]])
     rows = []
@@ -401,8 +459,10 @@ def results_table(manifest: dict, sweep_dir: Path) -> str:
             continue
         s = json.loads(path.read_text())
         cell = lambda k: f"{s[k]:.3f}" if isinstance(s.get(k), (int, float)) else "-"  # noqa: E731
-        rows.append(f"  {j['index']:<4} {cell('eval/f1'):>6} {cell('eval/best_f1'):>7} {cell('eval/auroc'):>6} "
-                    f"{cell('eval/false_refusal_rate'):>6} {cell('eval/missed_refusal_rate'):>6}  {job_name(j['overrides'], varying) or '-'}")
+        rows.append(
+            f"  {j['index']:<4} {cell('eval/f1'):>6} {cell('eval/best_f1'):>7} {cell('eval/auroc'):>6} "
+            f"{cell('eval/false_refusal_rate'):>6} {cell('eval/missed_refusal_rate'):>6}  {job_name(j['overrides'], varying) or '-'}"
+        )
     if rows:
         lines += [head, *rows]
     for j in manifest["jobs"]:
@@ -438,13 +498,17 @@ def _batch_key(master, batch: list[list[str]]) -> tuple:
 
 def launcher_config(params, problems: list[str]) -> LauncherConfig:
     """hydra.launcher of this project's launcher, checked against LauncherConfig (problems appended)."""
-    return build_section(LauncherConfig, {k: v for k, v in _plain(params).items() if k != "_target_"}, "hydra.launcher.", problems)
+    return build_section(
+        LauncherConfig, {k: v for k, v in _plain(params).items() if k != "_target_"}, "hydra.launcher.", problems
+    )
 
 
 def _plain(params) -> dict:
     from omegaconf import OmegaConf
 
-    return {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in dict(params).items()}
+    return {
+        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in dict(params).items()
+    }
 
 
 def job_return(job: Job, entry: dict, launcher: LauncherConfig, master):
@@ -453,7 +517,10 @@ def job_return(job: Job, entry: dict, launcher: LauncherConfig, master):
     ret = JobReturn(overrides=job.overrides, working_dir=job.run_dir, task_name=str(master.hydra.job.name))
     summary = Path(job.run_dir) / "summary.json"
     if summary.exists():
-        ret.status, ret.return_value = JobStatus.COMPLETED, json.loads(summary.read_text()).get(job.config["optimize_metric"])
+        ret.status, ret.return_value = (
+            JobStatus.COMPLETED,
+            json.loads(summary.read_text()).get(job.config["optimize_metric"]),
+        )
     elif not launcher.wait and entry["status"] not in FINAL:
         ret.status, ret.return_value = JobStatus.COMPLETED, None  # submitted; `refusal-lab sweep status` follows it
     else:
@@ -486,8 +553,9 @@ def run_here(sweep_dir: Path, manifest: dict, todo: list[Job], launcher: Launche
         entry = entries[j.index]
         entry["status"], entry["log"] = "running", str(Path(j.run_dir) / "job.log")
         write_json(sweep_dir / MANIFEST, manifest)
-        entry["status"] = jobs_mod.run_logged(jobs_mod.SweepJob(launcher.max_requeues, launcher.stop_wait_s),
-                                              (j.config, j.run_dir), Path(entry["log"]))
+        entry["status"] = jobs_mod.run_logged(
+            jobs_mod.SweepJob(launcher.max_requeues, launcher.stop_wait_s), (j.config, j.run_dir), Path(entry["log"])
+        )
         if launcher.eval_after and entry["status"] == "completed":
             jobs_mod.run_logged(jobs_mod.EvalJob(), eval_args(j, launcher), Path(j.run_dir) / "eval.log")
         write_json(sweep_dir / MANIFEST, manifest)
@@ -504,16 +572,26 @@ def executor(launcher: LauncherConfig, sweep_dir: Path, name: str, timeout_min: 
     import submitit
 
     folder = sweep_dir / "logs" / "%j"
-    common = dict(timeout_min=timeout_min or launcher.timeout_min, tasks_per_node=launcher.tasks_per_node,
-                  cpus_per_task=launcher.cpus_per_task)
+    common = dict(
+        timeout_min=timeout_min or launcher.timeout_min,
+        tasks_per_node=launcher.tasks_per_node,
+        cpus_per_task=launcher.cpus_per_task,
+    )
     if launcher.kind == "submitit_local":
         ex = submitit.AutoExecutor(folder=folder, cluster="local")
         ex.update_parameters(gpus_per_node=launcher.gpus_per_node, **common)
         return ex
     ex = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=launcher.max_requeues)
-    params = dict(name=name, nodes=launcher.nodes, slurm_signal_delay_s=launcher.signal_delay_s,
-                  slurm_array_parallelism=launcher.array_parallelism, slurm_stderr_to_stdout=True,
-                  slurm_setup=list(launcher.setup), slurm_additional_parameters=dict(launcher.additional_parameters) | extra, **common)
+    params = dict(
+        name=name,
+        nodes=launcher.nodes,
+        slurm_signal_delay_s=launcher.signal_delay_s,
+        slurm_array_parallelism=launcher.array_parallelism,
+        slurm_stderr_to_stdout=True,
+        slurm_setup=list(launcher.setup),
+        slurm_additional_parameters=dict(launcher.additional_parameters) | extra,
+        **common,
+    )
     if launcher.gpus_per_node:
         params["gpus_per_node"] = launcher.gpus_per_node
     if launcher.mem_gb is not None:
@@ -533,11 +611,18 @@ def submit(sweep_dir: Path, manifest: dict, todo: list[Job], launcher: LauncherC
     if todo:
         ex = executor(launcher, sweep_dir, f"refusal-lab-{manifest['sweep_id']}")
         with ex.batch():
-            submitted = [ex.submit(SweepJob(launcher.max_requeues, launcher.stop_wait_s), j.config, j.run_dir) for j in todo]
+            submitted = [
+                ex.submit(SweepJob(launcher.max_requeues, launcher.stop_wait_s), j.config, j.run_dir) for j in todo
+            ]
         for j, sj in zip(todo, submitted):
             entries[j.index].update(slurm_job_id=str(sj.job_id), status="pending", log=str(sj.paths.stdout))
         write_json(sweep_dir / MANIFEST, manifest)
-        log.info("submitted %d job(s) (%s); manifest %s", len(todo), ", ".join(str(s.job_id) for s in submitted), sweep_dir / MANIFEST)
+        log.info(
+            "submitted %d job(s) (%s); manifest %s",
+            len(todo),
+            ", ".join(str(s.job_id) for s in submitted),
+            sweep_dir / MANIFEST,
+        )
         if launcher.kind == "slurm":
             submit_followups(sweep_dir, manifest, list(zip(todo, submitted)), launcher)
     if not launcher.wait:
@@ -555,16 +640,35 @@ def submit_followups(sweep_dir: Path, manifest: dict, pairs: list, launcher: Lau
     after_all = [str(sj.job_id) for _, sj in pairs]
     if launcher.eval_after:
         for j, sj in pairs:
-            ex = executor(launcher, sweep_dir, f"refusal-lab-eval-{manifest['sweep_id']}", launcher.eval_timeout_min,
-                          dependency=f"afterok:{sj.job_id}", no_requeue=True)
+            ex = executor(
+                launcher,
+                sweep_dir,
+                f"refusal-lab-eval-{manifest['sweep_id']}",
+                launcher.eval_timeout_min,
+                dependency=f"afterok:{sj.job_id}",
+                no_requeue=True,
+            )
             ev = ex.submit(EvalJob(), *eval_args(j, launcher))
-            follow.append({"kind": "eval", "job": j.index, "slurm_job_id": str(ev.job_id), "after": f"afterok:{sj.job_id}",
-                           "log": str(ev.paths.stdout)})
+            follow.append(
+                {
+                    "kind": "eval",
+                    "job": j.index,
+                    "slurm_job_id": str(ev.job_id),
+                    "after": f"afterok:{sj.job_id}",
+                    "log": str(ev.paths.stdout),
+                }
+            )
             after_all.append(str(ev.job_id))
     if launcher.analyze_after:
         dep = "afterany:" + ":".join(after_all)
-        ex = executor(launcher, sweep_dir, f"refusal-lab-analysis-{manifest['sweep_id']}", launcher.eval_timeout_min,
-                      dependency=dep, no_requeue=True)
+        ex = executor(
+            launcher,
+            sweep_dir,
+            f"refusal-lab-analysis-{manifest['sweep_id']}",
+            launcher.eval_timeout_min,
+            dependency=dep,
+            no_requeue=True,
+        )
         an = ex.submit(AnalyzeJob(), str(sweep_dir))
         follow.append({"kind": "analysis", "slurm_job_id": str(an.job_id), "after": dep, "log": str(an.paths.stdout)})
     write_json(sweep_dir / MANIFEST, manifest)
@@ -584,8 +688,11 @@ def wait_local(sweep_dir: Path, manifest: dict, pairs: list, launcher: LauncherC
         write_json(sweep_dir / MANIFEST, manifest)
     chained = []
     if launcher.eval_after:
-        chained += [executor(launcher, sweep_dir, "eval").submit(EvalJob(), *eval_args(j, launcher))
-                    for j, _ in pairs if entries[j.index]["status"] == "completed"]
+        chained += [
+            executor(launcher, sweep_dir, "eval").submit(EvalJob(), *eval_args(j, launcher))
+            for j, _ in pairs
+            if entries[j.index]["status"] == "completed"
+        ]
     for c in chained:
         c.exception()
     if launcher.analyze_after:
@@ -611,6 +718,7 @@ def wait(sweep_dir: Path, poll_s: float = 2.0, timeout_s: float | None = None, e
 
 
 # ---------------------------------------------------------------- `refusal-lab sweep ...`
+
 
 def resubmit_argv(sweep_dir: Path, extra: list[str]) -> list[str]:
     """The multirun that made DIR (its multirun.yaml), into DIR again, with extra overrides last."""

@@ -72,8 +72,13 @@ class LineLogger:
             if self._first:
                 log.info("stage start-up + first %s step(s): %.1f s since the process started", step, process_age_s())
                 self._first = False
-            log.info("step %s loss %.4f lr %.3g %.0f tokens/s", step, metrics["train/loss"], metrics.get("train/lr", float("nan")),
-                     metrics.get("train/tokens_per_s", float("nan")))
+            log.info(
+                "step %s loss %.4f lr %.3g %.0f tokens/s",
+                step,
+                metrics["train/loss"],
+                metrics.get("train/lr", float("nan")),
+                metrics.get("train/tokens_per_s", float("nan")),
+            )
         self.inner.log(metrics, step=step)
 
     def log_table(self, key, frame):
@@ -88,8 +93,10 @@ class LineLogger:
 
 def split_inputs(config: dict) -> tuple[dict, dict]:
     """(inputs for the W&B run config, derived objects for its summary)."""
-    return ({k: v for k, v in config.items() if k not in DERIVED_KEYS},
-            {k: v for k, v in config.items() if k in DERIVED_KEYS})
+    return (
+        {k: v for k, v in config.items() if k not in DERIVED_KEYS},
+        {k: v for k, v in config.items() if k in DERIVED_KEYS},
+    )
 
 
 def multirun_name(env=os.environ) -> str | None:
@@ -111,16 +118,27 @@ def wandb_settings(cfg: LoggerConfig, default_name: str, job_type: str, env=os.e
     default = LoggerConfig()
     env_mode = ENV_MODES.get(env.get("WANDB_MODE", "").lower())
     tags = list(dict.fromkeys([*cfg.tags, *(t.strip() for t in env.get("WANDB_TAGS", "").split(",") if t.strip())]))
-    return {"project": cfg.project if cfg.project != default.project else env.get("WANDB_PROJECT") or cfg.project,
-            "entity": cfg.entity or env.get("WANDB_ENTITY"),
-            "mode": cfg.mode if cfg.mode != default.mode or not env_mode else env_mode,
-            "group": cfg.group or env.get("WANDB_RUN_GROUP"), "tags": tags, "job_type": job_type,
-            "name": cfg.name or multirun_name(env) or default_name}
+    return {
+        "project": cfg.project if cfg.project != default.project else env.get("WANDB_PROJECT") or cfg.project,
+        "entity": cfg.entity or env.get("WANDB_ENTITY"),
+        "mode": cfg.mode if cfg.mode != default.mode or not env_mode else env_mode,
+        "group": cfg.group or env.get("WANDB_RUN_GROUP"),
+        "tags": tags,
+        "job_type": job_type,
+        "name": cfg.name or multirun_name(env) or default_name,
+    }
 
 
 class WandbLogger:
-    def __init__(self, cfg: LoggerConfig, run_dir: Path, config: dict, name: str, run_id: str | None = None,
-                 job_type: str = "train"):
+    def __init__(
+        self,
+        cfg: LoggerConfig,
+        run_dir: Path,
+        config: dict,
+        name: str,
+        run_id: str | None = None,
+        job_type: str = "train",
+    ):
         wandb_dir = run_dir / "wandb_files"
         settings = wandb_settings(cfg, name, job_type)
         if settings["mode"] == "offline":
@@ -132,8 +150,14 @@ class WandbLogger:
         self._wandb = wandb
         # A requeued job passes its saved run id and resumes the same run.
         inputs, derived = split_inputs(config)
-        self.run = wandb.init(**settings, dir=str(run_dir), config=inputs, id=run_id, resume="allow" if run_id else None,
-                              settings=wandb.Settings(x_transaction_log_flush_interval=2) if _has_flush_setting(wandb) else None)
+        self.run = wandb.init(
+            **settings,
+            dir=str(run_dir),
+            config=inputs,
+            id=run_id,
+            resume="allow" if run_id else None,
+            settings=wandb.Settings(x_transaction_log_flush_interval=2) if _has_flush_setting(wandb) else None,
+        )
         self.run_id = self.run.id
         self.set_summary(derived)
 
@@ -155,8 +179,9 @@ def _has_flush_setting(wandb) -> bool:
     return "x_transaction_log_flush_interval" in getattr(wandb.Settings, "model_fields", {})
 
 
-def make_logger(cfg: LoggerConfig, run_dir: Path, config: dict, name: str, run_id: str | None = None,
-                job_type: str = "train") -> RunLogger:
+def make_logger(
+    cfg: LoggerConfig, run_dir: Path, config: dict, name: str, run_id: str | None = None, job_type: str = "train"
+) -> RunLogger:
     if wandb_settings(cfg, name, job_type)["mode"] == "disabled":
         return LineLogger(NullLogger())
     return LineLogger(WandbLogger(cfg, run_dir, config, name, run_id, job_type))

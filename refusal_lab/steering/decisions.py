@@ -63,6 +63,7 @@ def is_refusal(choice: np.ndarray, tokens: list[str]) -> np.ndarray:
 
 # --- steering rules beyond the paper's single global threshold -------------------------------------------------
 
+
 def _refusal_cols(tokens: list[str]) -> np.ndarray:
     return np.array([i for i, t in enumerate(tokens) if t != RESPOND_TOKEN])
 
@@ -74,8 +75,9 @@ def _top_refusal(p: np.ndarray, tokens: list[str]) -> tuple[np.ndarray, np.ndarr
     return top, p[np.arange(len(p)), top]
 
 
-def per_category_rule(probs: np.ndarray, tokens: list[str], thresholds: dict[str, float],
-                      default: float | None = None) -> np.ndarray:
+def per_category_rule(
+    probs: np.ndarray, tokens: list[str], thresholds: dict[str, float], default: float | None = None
+) -> np.ndarray:
     """A threshold per refusal token: top refusal token c; c has a threshold t_c ->
     c if p(c) >= t_c else [respond]; c has none -> `default` the same way, or the
     model's own choice when `default` is None.
@@ -97,7 +99,9 @@ def per_category_rule(probs: np.ndarray, tokens: list[str], thresholds: dict[str
     return np.where(np.isnan(t_row), own, np.where(p_top >= t_row, top, _respond_col(tokens)))
 
 
-def logit_bias_rule(logprobs: np.ndarray, tokens: list[str], biases: dict[str, float], temperature: float = 1.0) -> np.ndarray:
+def logit_bias_rule(
+    logprobs: np.ndarray, tokens: list[str], biases: dict[str, float], temperature: float = 1.0
+) -> np.ndarray:
     """Additive logit bias at the first response position, then argmax among the control tokens.
 
     `logprobs` are log-softmax values of the control tokens at temperature 1 (any per-row
@@ -123,6 +127,7 @@ def log_probs(probs: np.ndarray) -> np.ndarray:
 
 # --- exact grids from cached first-position probabilities --------------------------------------------------------
 
+
 def threshold_grid(probs: np.ndarray, tokens: list[str], thresholds) -> np.ndarray:
     """Chosen token index [n_thresholds, n_prompts] of threshold_rule at every threshold, in one broadcast."""
     top, p_top = _top_refusal(np.asarray(probs), tokens)
@@ -145,7 +150,7 @@ def bias_grid(logprobs: np.ndarray, tokens: list[str], bias_values, temperature:
     z = np.asarray(logprobs, dtype=np.float64) / float(temperature)
     b = np.asarray(bias_values, dtype=np.float64)
     m = len(tokens)
-    shift = np.eye(m)[:, None, :] * b[None, :, None]        # [token, value, column]
+    shift = np.eye(m)[:, None, :] * b[None, :, None]  # [token, value, column]
     return (z[None, None, :, :] + shift[:, :, None, :]).argmax(axis=3)
 
 
@@ -166,8 +171,16 @@ def grid_metrics(refused: np.ndarray, should_refuse: np.ndarray, groups) -> dict
     return out
 
 
-def rule_grid(probs: np.ndarray, tokens: list[str], should_refuse, groups, thresholds=None, controlled_sets=None,
-          bias_values=None, temperature: float = 1.0):
+def rule_grid(
+    probs: np.ndarray,
+    tokens: list[str],
+    should_refuse,
+    groups,
+    thresholds=None,
+    controlled_sets=None,
+    bias_values=None,
+    temperature: float = 1.0,
+):
     """Every rule over its grid from one table of cached probabilities, as one DataFrame:
     rule (model_choice | threshold | category | bias), its parameters (threshold,
     controlled, bias_token, bias) and the metrics of grid_metrics. Defaults: 101

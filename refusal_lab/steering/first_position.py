@@ -87,11 +87,11 @@ class FirstPositionPolicy(LogitsProcessor):
 
 @dataclass
 class Steered:
-    chosen: np.ndarray        # index into the policy's tokens per prompt
-    tokens: list[str]         # the control tokens (policy.tokens)
-    probs: np.ndarray         # [n, n_tokens] first-position probabilities at the scoring temperature
-    texts: list[str]          # visible continuation after the chosen token (control token never shown)
-    finish: list[str]         # "stop" (eos) or "length"
+    chosen: np.ndarray  # index into the policy's tokens per prompt
+    tokens: list[str]  # the control tokens (policy.tokens)
+    probs: np.ndarray  # [n, n_tokens] first-position probabilities at the scoring temperature
+    texts: list[str]  # visible continuation after the chosen token (control token never shown)
+    finish: list[str]  # "stop" (eos) or "length"
 
 
 def _visible(tokenizer, ids: list[int], control: list[str]) -> str:
@@ -102,18 +102,32 @@ def _visible(tokenizer, ids: list[int], control: list[str]) -> str:
 
 
 @torch.no_grad()
-def decide_and_generate(model, tokenizer, id_lists: list[list[int]], pol: policy_mod.Policy, token_ids: dict[str, int],
-                        max_new_tokens: int, batch_size: int = 16, lock: threading.Lock | None = None) -> Steered:
+def decide_and_generate(
+    model,
+    tokenizer,
+    id_lists: list[list[int]],
+    pol: policy_mod.Policy,
+    token_ids: dict[str, int],
+    max_new_tokens: int,
+    batch_size: int = 16,
+    lock: threading.Lock | None = None,
+) -> Steered:
     """Score once, decide with the policy, force the chosen token, generate greedily after it."""
     tokens = pol.tokens
     missing = [t for t in tokens if t not in token_ids]
     if missing:
-        raise policy_mod.PolicyError([f"scheme={pol.scheme!r}: the checkpoint has no control token(s) {missing}; "
-                                      f"set the policy's scheme to the one the checkpoint was trained with"])
+        raise policy_mod.PolicyError(
+            [
+                f"scheme={pol.scheme!r}: the checkpoint has no control token(s) {missing}; "
+                f"set the policy's scheme to the one the checkpoint was trained with"
+            ]
+        )
     ids = [token_ids[t] for t in tokens]
     lock = lock or threading.Lock()
     with lock:
-        logp = first_position_logprobs(model, id_lists, ids, tokenizer.pad_token_id, policy_mod.scoring_temperature(pol), batch_size)
+        logp = first_position_logprobs(
+            model, id_lists, ids, tokenizer.pad_token_id, policy_mod.scoring_temperature(pol), batch_size
+        )
         probs = np.exp(logp)
         chosen = policy_mod.apply(pol, probs, tokens)
         texts, finish = [], []
@@ -121,7 +135,7 @@ def decide_and_generate(model, tokenizer, id_lists: list[list[int]], pol: policy
             forced = [x + [ids[c]] for x, c in zip(id_lists, chosen)]
             for row in generate_after(model, tokenizer, forced, max_new_tokens, batch_size):
                 ended = tokenizer.eos_token_id in row
-                row = row[:row.index(tokenizer.eos_token_id)] if ended else row
+                row = row[: row.index(tokenizer.eos_token_id)] if ended else row
                 texts.append(_visible(tokenizer, row, tokens))
                 finish.append("stop" if ended else "length")
         else:
@@ -130,13 +144,20 @@ def decide_and_generate(model, tokenizer, id_lists: list[list[int]], pol: policy
 
 
 @torch.no_grad()
-def generate_with_processor(model, tokenizer, id_lists: list[list[int]], processor_for, max_new_tokens: int,
-                            **generate_kwargs) -> list[list[int]]:
+def generate_with_processor(
+    model, tokenizer, id_lists: list[list[int]], processor_for, max_new_tokens: int, **generate_kwargs
+) -> list[list[int]]:
     """model.generate on left-padded prompts with processor_for(prompt_len) in its processor list;
     returns the generated ids per prompt (first = the control token)."""
     device = next(model.parameters()).device
     inp, mask, _ = _left_padded(id_lists, tokenizer.pad_token_id, device)
-    out = model.generate(input_ids=inp, attention_mask=mask, max_new_tokens=max_new_tokens,
-                         logits_processor=LogitsProcessorList([processor_for(inp.shape[1])]),
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **generate_kwargs)
-    return out[:, inp.shape[1]:].tolist()
+    out = model.generate(
+        input_ids=inp,
+        attention_mask=mask,
+        max_new_tokens=max_new_tokens,
+        logits_processor=LogitsProcessorList([processor_for(inp.shape[1])]),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **generate_kwargs,
+    )
+    return out[:, inp.shape[1] :].tolist()

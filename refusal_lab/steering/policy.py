@@ -26,7 +26,14 @@ import numpy as np
 import yaml
 
 from refusal_lab.steering import decisions
-from refusal_lab.definitions import CATEGORIES, REFUSE_TOKEN, RESPOND_TOKEN, category_token, control_tokens, normalise_category
+from refusal_lab.definitions import (
+    CATEGORIES,
+    REFUSE_TOKEN,
+    RESPOND_TOKEN,
+    category_token,
+    control_tokens,
+    normalise_category,
+)
 
 RULES = ("model_choice", "threshold", "category", "per_category", "bias")
 
@@ -41,13 +48,13 @@ class PolicyError(ValueError):
 
 @dataclass
 class Policy:
-    scheme: str = "single"                                   # control tokens of the checkpoint: single | category
-    rule: str = "model_choice"                               # which decision rule picks the first token
-    threshold: float | None = None                           # global threshold (see module docstring per rule)
+    scheme: str = "single"  # control tokens of the checkpoint: single | category
+    rule: str = "model_choice"  # which decision rule picks the first token
+    threshold: float | None = None  # global threshold (see module docstring per rule)
     thresholds: dict[str, float] = field(default_factory=dict)  # per_category: token -> threshold
-    controlled: list[str] = field(default_factory=list)      # category: the controlled set S (tokens)
-    biases: dict[str, float] = field(default_factory=dict)   # bias: token -> additive logit bias
-    temperature: float = 1.0                                 # first-position softmax temperature
+    controlled: list[str] = field(default_factory=list)  # category: the controlled set S (tokens)
+    biases: dict[str, float] = field(default_factory=dict)  # bias: token -> additive logit bias
+    temperature: float = 1.0  # first-position softmax temperature
 
     @property
     def tokens(self) -> list[str]:
@@ -88,14 +95,19 @@ def from_dict(raw: dict, origin: str = "policy") -> Policy:
     """Validate a plain mapping into a Policy; raise PolicyError listing every problem."""
     problems: list[str] = []
     if not isinstance(raw, dict):
-        raise PolicyError([f"{origin}: expected a mapping with keys {[f.name for f in dataclasses.fields(Policy)]}, got {raw!r}"], origin)
+        raise PolicyError(
+            [f"{origin}: expected a mapping with keys {[f.name for f in dataclasses.fields(Policy)]}, got {raw!r}"],
+            origin,
+        )
     known = {f.name for f in dataclasses.fields(Policy)}
     for k in raw:
         if k not in known:
             problems.append(f"{k}={raw[k]!r}: unknown key; allowed keys: {', '.join(sorted(known))}")
     scheme = raw.get("scheme", "single")
     if scheme not in ("single", "category"):
-        problems.append(f"scheme={scheme!r}: expected 'single' or 'category' (the control tokens the checkpoint was trained with)")
+        problems.append(
+            f"scheme={scheme!r}: expected 'single' or 'category' (the control tokens the checkpoint was trained with)"
+        )
         scheme = "single"
     rule = raw.get("rule", "model_choice")
     if rule not in RULES:
@@ -104,7 +116,9 @@ def from_dict(raw: dict, origin: str = "policy") -> Policy:
     threshold = raw.get("threshold")
     if threshold is not None:
         threshold = _number("threshold", threshold, problems, 0.0, 1.0, hint)
-    temperature = _number("temperature", raw.get("temperature", 1.0), problems, 1e-6, None, " (must be > 0; 1.0 = unscaled)")
+    temperature = _number(
+        "temperature", raw.get("temperature", 1.0), problems, 1e-6, None, " (must be > 0; 1.0 = unscaled)"
+    )
 
     def tokens_map(key: str, lo, hi, fix) -> dict[str, float]:
         value = raw.get(key) or {}
@@ -115,8 +129,10 @@ def from_dict(raw: dict, origin: str = "policy") -> Policy:
         for name, v in value.items():
             tok = resolve_token(name, scheme)
             if tok is None:
-                problems.append(f"{key}.{name}={v!r}: {name!r} is not a control token of scheme {scheme!r}; use one of {control_tokens(scheme)} "
-                                f"(or a category slug such as humanizing)")
+                problems.append(
+                    f"{key}.{name}={v!r}: {name!r} is not a control token of scheme {scheme!r}; use one of {control_tokens(scheme)} "
+                    f"(or a category slug such as humanizing)"
+                )
                 continue
             num = _number(f"{key}.{name}", v, problems, lo, hi, fix)
             if num is not None:
@@ -126,8 +142,10 @@ def from_dict(raw: dict, origin: str = "policy") -> Policy:
     thresholds = tokens_map("thresholds", 0.0, 1.0, hint)
     biases = tokens_map("biases", None, None, " (a logit offset, e.g. -2.0)")
     if RESPOND_TOKEN in thresholds:
-        problems.append(f"thresholds.[respond]={thresholds.pop(RESPOND_TOKEN)}: thresholds apply to refusal tokens only; "
-                        f"to favour answering, raise the refusal tokens' thresholds")
+        problems.append(
+            f"thresholds.[respond]={thresholds.pop(RESPOND_TOKEN)}: thresholds apply to refusal tokens only; "
+            f"to favour answering, raise the refusal tokens' thresholds"
+        )
     controlled_raw = raw.get("controlled") or []
     controlled: list[str] = []
     if not isinstance(controlled_raw, (list, tuple)):
@@ -136,33 +154,52 @@ def from_dict(raw: dict, origin: str = "policy") -> Policy:
         for name in controlled_raw:
             tok = resolve_token(name, scheme)
             if tok is None or tok == RESPOND_TOKEN:
-                problems.append(f"controlled: {name!r} is not a refusal token of scheme {scheme!r}; use one of {control_tokens(scheme)[1:]}")
+                problems.append(
+                    f"controlled: {name!r} is not a refusal token of scheme {scheme!r}; use one of {control_tokens(scheme)[1:]}"
+                )
             else:
                 controlled.append(tok)
     # what each rule needs
     if rule == "threshold" and threshold is None:
-        problems.append("threshold=None: rule 'threshold' needs a threshold between 0 and 1 (refuse iff p(refuse) >= threshold)")
+        problems.append(
+            "threshold=None: rule 'threshold' needs a threshold between 0 and 1 (refuse iff p(refuse) >= threshold)"
+        )
     if rule == "category":
         if scheme != "category":
-            problems.append(f"rule='category': needs scheme 'category' (got {scheme!r}); use rule 'threshold' for the single scheme")
+            problems.append(
+                f"rule='category': needs scheme 'category' (got {scheme!r}); use rule 'threshold' for the single scheme"
+            )
         if threshold is None:
             problems.append("threshold=None: rule 'category' needs the threshold applied to the controlled set")
         if not controlled and isinstance(controlled_raw, (list, tuple)):
-            problems.append(f"controlled=[]: rule 'category' needs the controlled set S, e.g. [humanizing] (categories: {[c for c in CATEGORIES]})")
+            problems.append(
+                f"controlled=[]: rule 'category' needs the controlled set S, e.g. [humanizing] (categories: {[c for c in CATEGORIES]})"
+            )
     if rule == "per_category" and not thresholds and threshold is None and not problems:
-        problems.append("thresholds={}: rule 'per_category' needs at least one threshold, e.g. thresholds: {humanizing: 0.9}")
+        problems.append(
+            "thresholds={}: rule 'per_category' needs at least one threshold, e.g. thresholds: {humanizing: 0.9}"
+        )
     if rule == "bias" and not biases and not any(p.startswith("biases") for p in problems):
         problems.append("biases={}: rule 'bias' needs at least one bias, e.g. biases: {refuse: -2.0}")
     if problems:
         raise PolicyError(problems, origin)
-    return Policy(scheme=scheme, rule=rule, threshold=threshold, thresholds=thresholds, controlled=controlled,
-                  biases=biases, temperature=temperature)
+    return Policy(
+        scheme=scheme,
+        rule=rule,
+        threshold=threshold,
+        thresholds=thresholds,
+        controlled=controlled,
+        biases=biases,
+        temperature=temperature,
+    )
 
 
 def override(policy: Policy, changes: dict, origin: str = "request override") -> Policy:
     """The policy with some keys replaced (a served request's extra field); validated again."""
     if not isinstance(changes, dict):
-        raise PolicyError([f"{origin}={changes!r}: expected a mapping of policy keys, e.g. {{\"threshold\": 0.3}}"], origin)
+        raise PolicyError(
+            [f'{origin}={changes!r}: expected a mapping of policy keys, e.g. {{"threshold": 0.3}}'], origin
+        )
     merged = policy.as_dict()
     if "rule" not in changes:  # giving only the settings of another rule switches to that rule
         if "biases" in changes:
@@ -180,8 +217,13 @@ def override(policy: Policy, changes: dict, origin: str = "request override") ->
 def load(path: str | Path) -> Policy:
     path = Path(path)
     if not path.exists():
-        raise PolicyError([f"policy={str(path)!r}: no such file; write one with `refusal-lab calibrate ... out={path}` or by hand "
-                           f"(keys: scheme, rule, threshold, thresholds, controlled, biases, temperature)"], str(path))
+        raise PolicyError(
+            [
+                f"policy={str(path)!r}: no such file; write one with `refusal-lab calibrate ... out={path}` or by hand "
+                f"(keys: scheme, rule, threshold, thresholds, controlled, biases, temperature)"
+            ],
+            str(path),
+        )
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -198,8 +240,12 @@ def for_checkpoint(checkpoint: str | Path) -> Policy:
     run_cfg = checkpoint.parent / "config.json"
     scheme = json.loads(run_cfg.read_text())["tokens"]["scheme"] if run_cfg.exists() else "single"
     if scheme == "none":
-        raise PolicyError([f"checkpoint={str(checkpoint)!r} was trained without control tokens (tokens.scheme=none): nothing to steer"],
-                          str(run_cfg))
+        raise PolicyError(
+            [
+                f"checkpoint={str(checkpoint)!r} was trained without control tokens (tokens.scheme=none): nothing to steer"
+            ],
+            str(run_cfg),
+        )
     return Policy(scheme=scheme)
 
 
@@ -218,8 +264,12 @@ def apply(policy: Policy, probs: np.ndarray, tokens: list[str]) -> np.ndarray:
     first-position softmax at policy.temperature (the bias rule divides log p by the
     temperature itself, so for it pass probabilities at temperature 1)."""
     if list(tokens) != policy.tokens:
-        raise PolicyError([f"scheme={policy.scheme!r}: the policy's tokens {policy.tokens} differ from the checkpoint's {list(tokens)}; "
-                           f"set scheme to match the checkpoint"])
+        raise PolicyError(
+            [
+                f"scheme={policy.scheme!r}: the policy's tokens {policy.tokens} differ from the checkpoint's {list(tokens)}; "
+                f"set scheme to match the checkpoint"
+            ]
+        )
     p = np.asarray(probs, dtype=np.float64)
     if policy.rule == "model_choice":
         return decisions.model_choice(p)

@@ -45,7 +45,7 @@ def last_position_states(model, id_lists: list[list[int]], pad_id: int, batch_si
     device = next(model.parameters()).device
     out = []
     for start in range(0, len(id_lists), batch_size):
-        ids, mask, pos = _left_padded(id_lists[start:start + batch_size], pad_id, device)
+        ids, mask, pos = _left_padded(id_lists[start : start + batch_size], pad_id, device)
         hs = model(input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=True).hidden_states
         out.append(torch.stack([h[:, -1, :].float() for h in hs], dim=1).cpu())
     return torch.cat(out, dim=0)
@@ -56,8 +56,9 @@ def difference_of_means(refuse_states: torch.Tensor, answer_states: torch.Tensor
     return refuse_states.float().mean(dim=0) - answer_states.float().mean(dim=0)
 
 
-def refusal_direction(model, tokenizer, refuse_prompts: list[str], answer_prompts: list[str], layer: int,
-                      batch_size: int = 32) -> torch.Tensor:
+def refusal_direction(
+    model, tokenizer, refuse_prompts: list[str], answer_prompts: list[str], layer: int, batch_size: int = 32
+) -> torch.Tensor:
     """The refusal direction r (not normalised) at the input of decoder layer `layer`."""
     ids_r = [prompt_ids(tokenizer, p) for p in refuse_prompts]
     ids_a = [prompt_ids(tokenizer, p) for p in answer_prompts]
@@ -81,10 +82,12 @@ def project_out(x: torch.Tensor, r_hat: torch.Tensor) -> torch.Tensor:
 
 def _map_output(fn):
     """A forward hook that applies fn to a module's output tensor (or the first item of a tuple)."""
+
     def hook(module, args, output):
         if isinstance(output, tuple):
             return (fn(output[0]), *output[1:])
         return fn(output)
+
     return hook
 
 
@@ -104,6 +107,7 @@ def directional_ablation(model, r_hat: torch.Tensor):
 @contextlib.contextmanager
 def activation_addition(model, r_hat: torch.Tensor, alpha: float, layer: int):
     """Inside the block the input of decoder layer `layer` gets alpha * r_hat at every position."""
+
     def pre_hook(module, args, kwargs):
         if args:
             return (args[0] + alpha * r_hat.to(device=args[0].device, dtype=args[0].dtype), *args[1:]), kwargs

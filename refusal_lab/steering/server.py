@@ -43,8 +43,11 @@ from refusal_lab.steering.server_requests import OVERRIDE_FIELD, RequestError
 
 def config_problems(cfg: ServeConfig) -> list[str]:
     """What the schema cannot see: finite numbers, files that must exist, the override spec, the key's variable name."""
-    problems = [f"{f.name}={getattr(cfg, f.name)!r}: must be a finite number ({f.metadata['help']})" for f in fields(ServeConfig)
-                if isinstance(getattr(cfg, f.name), float) and not math.isfinite(getattr(cfg, f.name))]
+    problems = [
+        f"{f.name}={getattr(cfg, f.name)!r}: must be a finite number ({f.metadata['help']})"
+        for f in fields(ServeConfig)
+        if isinstance(getattr(cfg, f.name), float) and not math.isfinite(getattr(cfg, f.name))
+    ]
     return problems + _semantic_problems(cfg)
 
 
@@ -53,9 +56,13 @@ def _semantic_problems(cfg: ServeConfig) -> list[str]:
     if not isinstance(cfg.checkpoint, (str, type(None))) or not isinstance(cfg.override_ranges, dict):
         return problems  # already reported as type errors
     if not cfg.checkpoint:
-        problems.append("checkpoint=None: give the checkpoint folder, e.g. checkpoint=outputs/runs/<date>/<run>/checkpoint")
+        problems.append(
+            "checkpoint=None: give the checkpoint folder, e.g. checkpoint=outputs/runs/<date>/<run>/checkpoint"
+        )
     elif not (Path(cfg.checkpoint) / "config.json").exists():
-        problems.append(f"checkpoint={cfg.checkpoint!r}: no model there (expected config.json and safetensors written by a run)")
+        problems.append(
+            f"checkpoint={cfg.checkpoint!r}: no model there (expected config.json and safetensors written by a run)"
+        )
     if cfg.policy and not Path(cfg.policy).exists():
         problems.append(f"policy={cfg.policy!r}: no such file; write one with `refusal-lab calibrate ... out=...`")
     try:
@@ -63,7 +70,9 @@ def _semantic_problems(cfg: ServeConfig) -> list[str]:
     except ValueError as exc:
         problems.append(str(exc))
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(cfg.api_key_env or "")):
-        problems.append(f"api_key_env={cfg.api_key_env!r}: expected an environment variable name such as REFUSAL_LAB_API_KEY")
+        problems.append(
+            f"api_key_env={cfg.api_key_env!r}: expected an environment variable name such as REFUSAL_LAB_API_KEY"
+        )
     return problems
 
 
@@ -73,20 +82,26 @@ def _model_limits(cfg: ServeConfig, max_positions: int | None) -> list[str]:
         return []
     problems = []
     if cfg.max_new_tokens > max_positions - 2:
-        problems.append(f"max_new_tokens={cfg.max_new_tokens}: the model has {max_positions} positions; use at most {max_positions - 2}")
+        problems.append(
+            f"max_new_tokens={cfg.max_new_tokens}: the model has {max_positions} positions; use at most {max_positions - 2}"
+        )
     elif cfg.max_prompt_tokens and cfg.max_prompt_tokens + cfg.max_new_tokens + 1 > max_positions:
-        problems.append(f"max_prompt_tokens={cfg.max_prompt_tokens}: with max_new_tokens={cfg.max_new_tokens} it exceeds the model's "
-                        f"{max_positions} positions; use at most {max_positions - cfg.max_new_tokens - 1}")
+        problems.append(
+            f"max_prompt_tokens={cfg.max_prompt_tokens}: with max_new_tokens={cfg.max_new_tokens} it exceeds the model's "
+            f"{max_positions} positions; use at most {max_positions - cfg.max_new_tokens - 1}"
+        )
     return problems
 
 
 # --- HTTP ------------------------------------------------------------------------------------------------------------
 
+
 def _error(status: int, message: str, param: str | None = None, code: str | None = None):
     from starlette.responses import JSONResponse
 
     kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}.get(
-        status, "invalid_request_error" if status < 500 else "server_error")
+        status, "invalid_request_error" if status < 500 else "server_error"
+    )
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
 
 
@@ -101,8 +116,11 @@ class ApiKeyMiddleware:
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.key):
                 why = "missing" if not given else "wrong"
-                await _error(401, f"API key {why}: send 'Authorization: Bearer <key>' with the key this server was started with",
-                             code="invalid_api_key")(scope, receive, send)
+                await _error(
+                    401,
+                    f"API key {why}: send 'Authorization: Bearer <key>' with the key this server was started with",
+                    code="invalid_api_key",
+                )(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -110,7 +128,9 @@ class ApiKeyMiddleware:
 async def _read_body(request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and int(declared) > limit:  # uvicorn has already rejected non-numeric and negative values
-        raise RequestError(f"the request body of {declared} bytes exceeds this server's limit of {limit} bytes", status=413)
+        raise RequestError(
+            f"the request body of {declared} bytes exceeds this server's limit of {limit} bytes", status=413
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -138,7 +158,12 @@ class ChatService:
         if name is None:
             return JSONResponse({"object": "list", "data": [card]})
         if name != self.engine.model_name:
-            return _error(404, f"model {name[:100]!r} does not exist here; this server serves {self.engine.model_name!r}", "model", "model_not_found")
+            return _error(
+                404,
+                f"model {name[:100]!r} does not exist here; this server serves {self.engine.model_name!r}",
+                "model",
+                "model_not_found",
+            )
         return JSONResponse(card)
 
     async def chat(self, request):
@@ -153,7 +178,11 @@ class ChatService:
         except TimeoutError:
             job.cancel.set()
             status, what = (408, "sending the request body") if raw is None else (504, "the request")
-            return _error(status, f"{what} took longer than this server's request_timeout_s={self.cfg.request_timeout_s}", code="timeout")
+            return _error(
+                status,
+                f"{what} took longer than this server's request_timeout_s={self.cfg.request_timeout_s}",
+                code="timeout",
+            )
         except BaseException:
             job.cancel.set()
             raise
@@ -171,19 +200,42 @@ class ChatService:
             raise TimeoutError
         head = self._head(decision, pol)
         if stream:  # validated and decided: from here on errors are reported in-band
-            return StreamingResponse(self._sse(ids, decision.token, max_tokens, job, head, include_usage), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
+            return StreamingResponse(
+                self._sse(ids, decision.token, max_tokens, job, head, include_usage),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
         text, finish = await self.run_model(self.engine.generate, ids, decision.token, max_tokens, job)
         if finish == "expired":
             raise TimeoutError
-        return JSONResponse({**head, "object": "chat.completion",
-                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish}],
-                             "usage": self._usage(ids, text)})
+        return JSONResponse(
+            {
+                **head,
+                "object": "chat.completion",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "logprobs": None,
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": self._usage(ids, text),
+            }
+        )
 
     def _head(self, decision, pol: policy_mod.Policy) -> dict:
-        return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": self.engine.model_name,
-                OVERRIDE_FIELD: {"control_token": decision.token, "refused": decision.refused, "probs": decision.probs,
-                                 "policy": pol.as_dict()}}
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "created": int(time.time()),
+            "model": self.engine.model_name,
+            OVERRIDE_FIELD: {
+                "control_token": decision.token,
+                "refused": decision.refused,
+                "probs": decision.probs,
+                "policy": pol.as_dict(),
+            },
+        }
 
     def _usage(self, ids: list[int], text: str) -> dict:
         completion = self.engine.completion_tokens(text)
@@ -199,9 +251,16 @@ class ChatService:
         def sse(obj) -> str:
             return f"data: {json.dumps(obj, ensure_ascii=False, allow_nan=False)}\n\n"
 
-        yield sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
-                   OVERRIDE_FIELD: head[OVERRIDE_FIELD]})
-        work = self.run_model(self.engine.generate, ids, token, max_tokens, job, lambda t: loop.call_soon_threadsafe(pieces.put_nowait, t))
+        yield sse(
+            {
+                **base,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                OVERRIDE_FIELD: head[OVERRIDE_FIELD],
+            }
+        )
+        work = self.run_model(
+            self.engine.generate, ids, token, max_tokens, job, lambda t: loop.call_soon_threadsafe(pieces.put_nowait, t)
+        )
         task = asyncio.ensure_future(work)
         task.add_done_callback(lambda _: pieces.put_nowait(done))
         try:
@@ -209,7 +268,15 @@ class ChatService:
                 yield sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
             text, finish = task.result()
             if finish == "expired":
-                yield sse({"error": {"message": f"generation stopped at request_timeout_s={self.cfg.request_timeout_s}", "type": "server_error", "code": "timeout"}})
+                yield sse(
+                    {
+                        "error": {
+                            "message": f"generation stopped at request_timeout_s={self.cfg.request_timeout_s}",
+                            "type": "server_error",
+                            "code": "timeout",
+                        }
+                    }
+                )
             else:
                 yield sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
                 if include_usage:
@@ -237,14 +304,19 @@ def make_app(engine: Engine, cfg: ServeConfig | None = None, api_key: str | None
     async def server_error(request, exc: Exception):
         return _error(500, f"internal error: {type(exc).__name__}")
 
-    app = Starlette(routes=[Route("/v1/models", svc.models, methods=["GET"]),
-                            Route("/v1/models/{name:path}", svc.models, methods=["GET"]),
-                            Route("/v1/chat/completions", svc.chat, methods=["POST"])],
-                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    app = Starlette(
+        routes=[
+            Route("/v1/models", svc.models, methods=["GET"]),
+            Route("/v1/models/{name:path}", svc.models, methods=["GET"]),
+            Route("/v1/chat/completions", svc.chat, methods=["POST"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
     return ApiKeyMiddleware(app, api_key) if api_key else app
 
 
 # --- uvicorn ---------------------------------------------------------------------------------------------------------
+
 
 def _idle_protocol(idle_s: float):
     """uvicorn's h11 protocol plus an idle timer from the moment a connection opens: a socket that sends
@@ -280,9 +352,19 @@ def _idle_protocol(idle_s: float):
 def uvicorn_config(app, cfg: ServeConfig):
     import uvicorn
 
-    return uvicorn.Config(app, host=cfg.host, port=cfg.port, http=_idle_protocol(cfg.keep_alive_s), loop="asyncio",
-                          limit_concurrency=cfg.max_connections, timeout_keep_alive=max(1, int(cfg.keep_alive_s)),
-                          timeout_graceful_shutdown=2, log_level="warning", access_log=False, lifespan="off")
+    return uvicorn.Config(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        http=_idle_protocol(cfg.keep_alive_s),
+        loop="asyncio",
+        limit_concurrency=cfg.max_connections,
+        timeout_keep_alive=max(1, int(cfg.keep_alive_s)),
+        timeout_graceful_shutdown=2,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
 
 
 class ServerThread:
@@ -335,11 +417,19 @@ def load_engine(cfg: ServeConfig) -> Engine:
     if problems:
         raise InputError(f"{len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
     model, tokenizer = load_pretrained(str(path))
-    missing = [t for t in pol.tokens if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)
-               or tokenizer.convert_ids_to_tokens(tokenizer.convert_tokens_to_ids(t)) != t]
+    missing = [
+        t
+        for t in pol.tokens
+        if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)
+        or tokenizer.convert_ids_to_tokens(tokenizer.convert_tokens_to_ids(t)) != t
+    ]
     if missing:
-        raise InputError(f"policy scheme={pol.scheme!r}: the checkpoint's tokenizer lacks {missing}; set the policy's scheme to the checkpoint's")
-    return Engine(model, tokenizer, pol, cfg.model_name or path.resolve().parent.name, cfg.max_new_tokens, cfg.max_prompt_tokens)
+        raise InputError(
+            f"policy scheme={pol.scheme!r}: the checkpoint's tokenizer lacks {missing}; set the policy's scheme to the checkpoint's"
+        )
+    return Engine(
+        model, tokenizer, pol, cfg.model_name or path.resolve().parent.name, cfg.max_new_tokens, cfg.max_prompt_tokens
+    )
 
 
 def serve(cfg: ServeConfig) -> int:
@@ -358,13 +448,21 @@ def serve(cfg: ServeConfig) -> int:
     try:
         sock = bind(cfg.host, cfg.port)
     except OSError as exc:
-        print(f"refusal-lab serve: host={cfg.host!r} port={cfg.port}: cannot bind ({exc.strerror}); pick another port (port=0: any free one)", file=sys.stderr)
+        print(
+            f"refusal-lab serve: host={cfg.host!r} port={cfg.port}: cannot bind ({exc.strerror}); pick another port (port=0: any free one)",
+            file=sys.stderr,
+        )
         return 2
     if not api_key and cfg.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: serving on {cfg.host} without an API key; set ${cfg.api_key_env} to require one", file=sys.stderr)
+        print(
+            f"warning: serving on {cfg.host} without an API key; set ${cfg.api_key_env} to require one", file=sys.stderr
+        )
     host, port = sock.getsockname()[:2]
-    print(f"serving {engine.model_name} at http://{host}:{port}/v1 (policy: {engine.policy.rule}; overrides: {req.make_lock(cfg.overrides, cfg.override_ranges).describe()}; "
-          f"API key: {'required' if api_key else 'off'}; prompt cap {engine.max_prompt_tokens} tokens); Ctrl-C stops", flush=True)
+    print(
+        f"serving {engine.model_name} at http://{host}:{port}/v1 (policy: {engine.policy.rule}; overrides: {req.make_lock(cfg.overrides, cfg.override_ranges).describe()}; "
+        f"API key: {'required' if api_key else 'off'}; prompt cap {engine.max_prompt_tokens} tokens); Ctrl-C stops",
+        flush=True,
+    )
     try:
         uvicorn.Server(uvicorn_config(make_app(engine, cfg, api_key), cfg)).run(sockets=[sock])
         return 0

@@ -30,8 +30,8 @@ CHARS_PER_TOKEN_LIMIT = 64  # a prompt longer than cap * this many characters is
 
 @dataclass
 class Decision:
-    token: str               # the chosen control token
-    refused: bool            # token != [respond]
+    token: str  # the chosen control token
+    refused: bool  # token != [respond]
     probs: dict[str, float]  # first-position probability of every control token
 
 
@@ -122,12 +122,21 @@ class _PieceStreamer(TextStreamer):
 class Engine:
     """The model, its control tokens, the default policy and the limits it is served under."""
 
-    def __init__(self, model, tokenizer, pol: policy_mod.Policy, model_name: str, max_new_tokens: int = 128,
-                 max_prompt_tokens: int | None = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        pol: policy_mod.Policy,
+        model_name: str,
+        max_new_tokens: int = 128,
+        max_prompt_tokens: int | None = None,
+    ):
         self.model, self.tokenizer, self.policy = model, tokenizer, pol
         self.model_name, self.max_new_tokens = model_name, max_new_tokens
         self.max_positions = getattr(model.config, "max_position_embeddings", None)
-        default_cap = self.max_positions - max_new_tokens - 1 if self.max_positions else 1 << 20  # -1: the control token
+        default_cap = (
+            self.max_positions - max_new_tokens - 1 if self.max_positions else 1 << 20
+        )  # -1: the control token
         self.max_prompt_tokens = max_prompt_tokens or default_cap
         self.token_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in pol.tokens}
         self.lock = threading.RLock()  # re-entered by a job that runs between two tokens of another
@@ -141,23 +150,33 @@ class Engine:
         try:
             ids = first_position.chat_ids(self.tokenizer, messages)
         except Exception as exc:  # the chat template rejects the conversation (e.g. roles out of order)
-            raise RequestError(f"messages: the model's chat template cannot render this conversation ({str(exc)[:200]})", param="messages") from None
+            raise RequestError(
+                f"messages: the model's chat template cannot render this conversation ({str(exc)[:200]})",
+                param="messages",
+            ) from None
         if len(ids) > self.max_prompt_tokens:
             raise self._too_long(f"{len(ids)} tokens")
         return ids
 
     def _too_long(self, size: str) -> RequestError:
-        return RequestError(f"messages: the prompt is {size}; this server accepts at most {self.max_prompt_tokens} prompt tokens "
-                            f"(the model has {self.max_positions} positions, {self.max_new_tokens} kept for the answer); shorten it",
-                            param="messages", code="context_length_exceeded")
+        return RequestError(
+            f"messages: the prompt is {size}; this server accepts at most {self.max_prompt_tokens} prompt tokens "
+            f"(the model has {self.max_positions} positions, {self.max_new_tokens} kept for the answer); shorten it",
+            param="messages",
+            code="context_length_exceeded",
+        )
 
     def decide(self, ids: list[int], pol: policy_mod.Policy, job: Job) -> Decision | None:
         """Score the first position and pick the control token (None: the job expired first)."""
         if job.expired():
             return None
-        steered = first_position.decide_and_generate(self.model, self.tokenizer, [ids], pol, self.token_ids, 0, lock=self.lock)
+        steered = first_position.decide_and_generate(
+            self.model, self.tokenizer, [ids], pol, self.token_ids, 0, lock=self.lock
+        )
         token = steered.tokens[int(steered.chosen[0])]
-        return Decision(token, token != steered.tokens[0], {t: float(p) for t, p in zip(steered.tokens, steered.probs[0])})
+        return Decision(
+            token, token != steered.tokens[0], {t: float(p) for t, p in zip(steered.tokens, steered.probs[0])}
+        )
 
     @torch.no_grad()
     def generate(self, ids: list[int], token: str, max_tokens: int, job: Job, on_text=None) -> tuple[str, str]:
@@ -168,20 +187,28 @@ class Engine:
         inp = torch.tensor([ids + [self.token_ids[token]]], device=next(self.model.parameters()).device)
         eos = self.tokenizer.eos_token_id
         with self.lock:
-            out = self.model.generate(input_ids=inp, attention_mask=torch.ones_like(inp), max_new_tokens=max_tokens, do_sample=False,
-                                      pad_token_id=self.tokenizer.pad_token_id, eos_token_id=eos,
-                                      suppress_tokens=list(self.token_ids.values()),
-                                      stopping_criteria=StoppingCriteriaList([_StopWhen(job, self.worker)]),
-                                      streamer=_PieceStreamer(self.tokenizer, on_text) if on_text else None)
-        row = out[0, inp.shape[1]:].tolist()
+            out = self.model.generate(
+                input_ids=inp,
+                attention_mask=torch.ones_like(inp),
+                max_new_tokens=max_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=eos,
+                suppress_tokens=list(self.token_ids.values()),
+                stopping_criteria=StoppingCriteriaList([_StopWhen(job, self.worker)]),
+                streamer=_PieceStreamer(self.tokenizer, on_text) if on_text else None,
+            )
+        row = out[0, inp.shape[1] :].tolist()
         if eos in row:
-            finish, row = "stop", row[:row.index(eos)]
+            finish, row = "stop", row[: row.index(eos)]
         else:
             finish = "expired" if job.expired() and len(row) < max_tokens else "length"
         return first_position._visible(self.tokenizer, row, list(self.token_ids)), finish
 
     def completion_tokens(self, text: str) -> int:
-        return (len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0) + 1  # +1: the control token
+        return (
+            len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+        ) + 1  # +1: the control token
 
     def close(self) -> None:
         self.worker.close()

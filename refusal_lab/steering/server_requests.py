@@ -25,13 +25,18 @@ class RequestError(ValueError):
 
 
 def _reject_constant(name: str):
-    raise RequestError(f"the body contains {name}: only finite numbers are accepted", param=None, code="non_finite_number")
+    raise RequestError(
+        f"the body contains {name}: only finite numbers are accepted", param=None, code="non_finite_number"
+    )
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise RequestError("the body contains a number too large for a float: only finite numbers are accepted", code="non_finite_number")
+        raise RequestError(
+            "the body contains a number too large for a float: only finite numbers are accepted",
+            code="non_finite_number",
+        )
     return value
 
 
@@ -70,8 +75,13 @@ def parse_body(raw: bytes) -> dict:
 
 
 def _kind(value) -> str:
-    return "null" if value is None else {bool: "boolean", int: "integer", float: "number", str: "string",
-                                         list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    return (
+        "null"
+        if value is None
+        else {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(
+            type(value), type(value).__name__
+        )
+    )
 
 
 def messages(raw) -> list[dict]:
@@ -83,20 +93,35 @@ def messages(raw) -> list[dict]:
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             role = m.get("role") if isinstance(m, dict) else None
             shown = repr(role)[:40] if isinstance(role, str) else _kind(role if isinstance(m, dict) else m)
-            raise RequestError(f"messages[{i}]: expected an object with role system, user or assistant; got {shown}", param="messages")
+            raise RequestError(
+                f"messages[{i}]: expected an object with role system, user or assistant; got {shown}", param="messages"
+            )
         content = m.get("content")
         if isinstance(content, list):  # content parts: only text is understood
             parts = []
             for part in content:
-                if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text", ""), str):
-                    raise RequestError(f"messages[{i}].content: only text parts are supported ({{\"type\": \"text\", \"text\": \"...\"}})", param="messages")
+                if (
+                    not isinstance(part, dict)
+                    or part.get("type") != "text"
+                    or not isinstance(part.get("text", ""), str)
+                ):
+                    raise RequestError(
+                        f'messages[{i}].content: only text parts are supported ({{"type": "text", "text": "..."}})',
+                        param="messages",
+                    )
                 parts.append(part.get("text", ""))
             content = "".join(parts)
         if not isinstance(content, str):
-            raise RequestError(f"messages[{i}].content: expected a string or a list of text parts, got {_kind(content)}", param="messages")
+            raise RequestError(
+                f"messages[{i}].content: expected a string or a list of text parts, got {_kind(content)}",
+                param="messages",
+            )
         out.append({"role": "system" if m["role"] == "developer" else m["role"], "content": content})
     if out[-1]["role"] != "user":
-        raise RequestError(f"messages[{len(out) - 1}]: the last message must come from the user (got role {out[-1]['role']!r})", param="messages")
+        raise RequestError(
+            f"messages[{len(out) - 1}]: the last message must come from the user (got role {out[-1]['role']!r})",
+            param="messages",
+        )
     return out
 
 
@@ -108,7 +133,9 @@ def max_tokens(body: dict, default: int, cap: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise RequestError(f"{key}={value!r}: must be a positive integer (this server allows 1..{cap})", param=key)
     if value > cap:
-        raise RequestError(f"{key}={value}: above this server's limit of {cap} new tokens; ask for at most {cap}", param=key)
+        raise RequestError(
+            f"{key}={value}: above this server's limit of {cap} new tokens; ask for at most {cap}", param=key
+        )
     return value
 
 
@@ -118,8 +145,12 @@ def flags(body: dict, model_name: str) -> tuple[bool, bool]:
     if model is not None and not isinstance(model, str):
         raise RequestError(f"model: expected a string, got {_kind(model)}", param="model")
     if model is not None and model != model_name:
-        raise RequestError(f"model {model[:100]!r} does not exist here; this server serves {model_name!r}", status=404,
-                           param="model", code="model_not_found")
+        raise RequestError(
+            f"model {model[:100]!r} does not exist here; this server serves {model_name!r}",
+            status=404,
+            param="model",
+            code="model_not_found",
+        )
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise RequestError(f"stream: expected true or false, got {_kind(stream)}", param="stream")
@@ -131,7 +162,9 @@ def flags(body: dict, model_name: str) -> tuple[bool, bool]:
         raise RequestError(f"stream_options: expected an object, got {_kind(options)}", param="stream_options")
     usage = options.get("include_usage", False)
     if not isinstance(usage, bool):
-        raise RequestError(f"stream_options.include_usage: expected true or false, got {_kind(usage)}", param="stream_options")
+        raise RequestError(
+            f"stream_options.include_usage: expected true or false, got {_kind(usage)}", param="stream_options"
+        )
     return bool(stream), usage
 
 
@@ -148,7 +181,9 @@ class OverrideLock:
     def describe(self) -> str:
         if self.mode != "allowed":
             return self.mode
-        return ", ".join(k if lo is None and hi is None else f"{k} in [{lo}, {hi}]" for k, (lo, hi) in self.ranges.items())
+        return ", ".join(
+            k if lo is None and hi is None else f"{k} in [{lo}, {hi}]" for k, (lo, hi) in self.ranges.items()
+        )
 
 
 def make_lock(mode: str, ranges: dict | None = None) -> OverrideLock:
@@ -163,11 +198,17 @@ def make_lock(mode: str, ranges: dict | None = None) -> OverrideLock:
         if key not in known:
             raise ValueError(f"override_ranges.{key}: not a policy key; allowed: {', '.join(sorted(known))}")
         rng = list(rng or [])
-        if rng and (len(rng) != 2 or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in rng) or rng[0] > rng[1]):
-            raise ValueError(f"override_ranges.{key}={rng}: expected [lo, hi] with finite lo <= hi, or [] for any valid value")
+        if rng and (
+            len(rng) != 2 or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in rng) or rng[0] > rng[1]
+        ):
+            raise ValueError(
+                f"override_ranges.{key}={rng}: expected [lo, hi] with finite lo <= hi, or [] for any valid value"
+            )
         out[key] = (float(rng[0]), float(rng[1])) if rng else (None, None)
     if not out:
-        raise ValueError("overrides='allowed': name the allowed keys, e.g. override_ranges.threshold=[0.2,0.8] override_ranges.temperature=[]")
+        raise ValueError(
+            "overrides='allowed': name the allowed keys, e.g. override_ranges.threshold=[0.2,0.8] override_ranges.temperature=[]"
+        )
     return OverrideLock("allowed", out)
 
 
@@ -181,18 +222,30 @@ def check_override(lock: OverrideLock, changes) -> None:
     if lock.mode == "any" or changes is None:
         return
     if lock.mode == "off":
-        raise RequestError(f"{OVERRIDE_FIELD}: per-request policy overrides are turned off on this server", status=403,
-                           param=OVERRIDE_FIELD, code="override_locked")
+        raise RequestError(
+            f"{OVERRIDE_FIELD}: per-request policy overrides are turned off on this server",
+            status=403,
+            param=OVERRIDE_FIELD,
+            code="override_locked",
+        )
     if not isinstance(changes, dict):
         return  # policy.override names the type error as a 400
     for key, value in changes.items():
         if key not in lock.ranges:
-            raise RequestError(f"{OVERRIDE_FIELD}.{key}: this server does not allow overriding {key!r}; allowed: {lock.describe()}",
-                               status=403, param=OVERRIDE_FIELD, code="override_locked")
+            raise RequestError(
+                f"{OVERRIDE_FIELD}.{key}: this server does not allow overriding {key!r}; allowed: {lock.describe()}",
+                status=403,
+                param=OVERRIDE_FIELD,
+                code="override_locked",
+            )
         lo, hi = lock.ranges[key]
         if lo is not None and _out_of_range(value, lo, hi):
-            raise RequestError(f"{OVERRIDE_FIELD}.{key}: this server allows {key} only in [{lo}, {hi}]", status=403,
-                               param=OVERRIDE_FIELD, code="override_locked")
+            raise RequestError(
+                f"{OVERRIDE_FIELD}.{key}: this server allows {key} only in [{lo}, {hi}]",
+                status=403,
+                param=OVERRIDE_FIELD,
+                code="override_locked",
+            )
 
 
 def request_policy(base: policy_mod.Policy, lock: OverrideLock, changes) -> policy_mod.Policy:
@@ -205,5 +258,8 @@ def request_policy(base: policy_mod.Policy, lock: OverrideLock, changes) -> poli
     except policy_mod.PolicyError as exc:
         raise RequestError(str(exc), param=OVERRIDE_FIELD) from None
     if pol.scheme != base.scheme:
-        raise RequestError(f"{OVERRIDE_FIELD}.scheme={pol.scheme!r}: the served checkpoint uses scheme {base.scheme!r}", param=OVERRIDE_FIELD)
+        raise RequestError(
+            f"{OVERRIDE_FIELD}.scheme={pol.scheme!r}: the served checkpoint uses scheme {base.scheme!r}",
+            param=OVERRIDE_FIELD,
+        )
     return pol

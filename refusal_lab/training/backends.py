@@ -12,9 +12,13 @@ from refusal_lab.training import distributed
 def for_config(cfg: RunConfig):
     dist_env = distributed.detect()
     if cfg.train.processes > 1 and dist_env.world_size == 1:
-        raise ConfigError([f"train.processes={cfg.train.processes} but this process runs alone: the train command starts "
-                           "the processes (`refusal-lab train train.processes=N`, through torchrun); a library caller "
-                           "starts them itself (torchrun, srun) or sets train.processes=1"])
+        raise ConfigError(
+            [
+                f"train.processes={cfg.train.processes} but this process runs alone: the train command starts "
+                "the processes (`refusal-lab train train.processes=N`, through torchrun); a library caller "
+                "starts them itself (torchrun, srun) or sets train.processes=1"
+            ]
+        )
     if cfg.train.backend == "deepspeed":
         from refusal_lab.training.deepspeed_engine import DeepSpeedBackend  # deepspeed is an optional extra
 

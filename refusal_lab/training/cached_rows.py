@@ -46,10 +46,10 @@ log = logging.getLogger("refusal_lab")
 
 @dataclass
 class FirstPositionStates:
-    hidden: torch.Tensor       # [n, d] float32: final hidden state at the last prompt position
-    frozen_lse: torch.Tensor   # [n] float32: logsumexp of the frozen rows' logits there
-    prompt_tokens: int = 0     # tokens run through the network to get them (0 on a cache hit)
-    seconds: float = 0.0       # time spent computing or loading them
+    hidden: torch.Tensor  # [n, d] float32: final hidden state at the last prompt position
+    frozen_lse: torch.Tensor  # [n] float32: logsumexp of the frozen rows' logits there
+    prompt_tokens: int = 0  # tokens run through the network to get them (0 on a cache hit)
+    seconds: float = 0.0  # time spent computing or loading them
     cache_hit: bool = False
 
 
@@ -84,13 +84,16 @@ def prompts_hash(prompts: list[list[int]]) -> str:
 def head_is_linear(model, prompt: list[int], hidden: torch.Tensor, device) -> bool:
     """Do the model's own logits at the end of `prompt` equal h @ W^T? (False for heads with
     a bias, a logit scale or soft-capping, where the cached fit would not be exact.)"""
-    own = model(input_ids=torch.tensor([prompt], device=device), logits_to_keep=1, use_cache=False).logits[0, -1].float()
+    own = (
+        model(input_ids=torch.tensor([prompt], device=device), logits_to_keep=1, use_cache=False).logits[0, -1].float()
+    )
     return bool(torch.allclose(own, hidden @ head_matrix(model).float().T, atol=1e-3, rtol=1e-3))
 
 
 @torch.no_grad()
-def compute_states(model, prompts: list[list[int]], pad_id: int, new_ids: list[int], batch_size: int,
-                   device) -> FirstPositionStates:
+def compute_states(
+    model, prompts: list[list[int]], pad_id: int, new_ids: list[int], batch_size: int, device
+) -> FirstPositionStates:
     """Right-padded batches of similar length; h gathered at each prompt's last position."""
     start = time.perf_counter()
     was_training = model.training
@@ -104,28 +107,37 @@ def compute_states(model, prompts: list[list[int]], pad_id: int, new_ids: list[i
     hidden = torch.zeros(len(prompts), weight.shape[1])
     lse = torch.zeros(len(prompts))
     for b in range(0, len(order), batch_size):
-        chunk = order[b:b + batch_size]
+        chunk = order[b : b + batch_size]
         width = max(len(prompts[i]) for i in chunk)
         ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
         for r, i in enumerate(chunk):
-            ids[r, :len(prompts[i])] = torch.tensor(prompts[i])
-            mask[r, :len(prompts[i])] = 1
+            ids[r, : len(prompts[i])] = torch.tensor(prompts[i])
+            mask[r, : len(prompts[i])] = 1
         ids, mask = ids.to(device), mask.to(device)
         last = mask.sum(dim=1) - 1
         h = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
         h = h[torch.arange(len(chunk), device=device), last].float()
         if b == 0 and not head_is_linear(model, prompts[chunk[0]], h[0], device):
-            raise ValueError("train.cached_states=true: this model's logits are not h @ W^T of its head (bias, scale or "
-                             "soft-capping); set train.cached_states=false to train with the loop")
+            raise ValueError(
+                "train.cached_states=true: this model's logits are not h @ W^T of its head (bias, scale or "
+                "soft-capping); set train.cached_states=false to train with the loop"
+            )
         hidden[chunk] = h.cpu()
         lse[chunk] = torch.logsumexp(h @ frozen_w.T, dim=-1).cpu()
     model.train(was_training)
     return FirstPositionStates(hidden, lse, sum(len(p) for p in prompts), time.perf_counter() - start)
 
 
-def cached_states(model, prompts: list[list[int]], pad_id: int, new_ids: list[int], cache_dir: str | Path | None,
-                  batch_size: int, device) -> FirstPositionStates:
+def cached_states(
+    model,
+    prompts: list[list[int]],
+    pad_id: int,
+    new_ids: list[int],
+    cache_dir: str | Path | None,
+    batch_size: int,
+    device,
+) -> FirstPositionStates:
     """Load the states for (model, prompts) from cache_dir, or compute and store them."""
     if cache_dir is None:
         return compute_states(model, prompts, pad_id, new_ids, batch_size, device)
@@ -151,8 +163,13 @@ def step_loss(rows: torch.Tensor, states: FirstPositionStates, targets: torch.Te
     return (lse - new_logits[torch.arange(len(idx)), targets[idx]]).sum()
 
 
-def fit_rows(rows: torch.Tensor, states: FirstPositionStates, targets: torch.Tensor, cfg: TrainConfig,
-             log_fn: Callable[[dict, int], None] = lambda m, s: None) -> tuple[torch.Tensor, list[float]]:
+def fit_rows(
+    rows: torch.Tensor,
+    states: FirstPositionStates,
+    targets: torch.Tensor,
+    cfg: TrainConfig,
+    log_fn: Callable[[dict, int], None] = lambda m, s: None,
+) -> tuple[torch.Tensor, list[float]]:
     """The loop's optimisation of the new head rows, on cached states. targets index rows."""
     rows = rows.detach().float().clone().requires_grad_(True)
     steps = plan_steps(len(targets), cfg)
@@ -175,28 +192,56 @@ def fit_rows(rows: torch.Tensor, states: FirstPositionStates, targets: torch.Ten
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
         if (step + 1) % cfg.log_every == 0 or step + 1 == len(steps):
-            log_fn({"train/loss": losses[-1], "train/lr": scheduler.get_last_lr()[0],
-                    "train/epoch": (step + 1) * cfg.batch_size * cfg.grad_accum / max(1, len(targets))}, step + 1)
+            log_fn(
+                {
+                    "train/loss": losses[-1],
+                    "train/lr": scheduler.get_last_lr()[0],
+                    "train/epoch": (step + 1) * cfg.batch_size * cfg.grad_accum / max(1, len(targets)),
+                },
+                step + 1,
+            )
     return rows.detach(), losses
 
 
-def train_cached_rows(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids: list[int],
-                      log_fn: Callable[[dict, int], None] = lambda m, s: None, device=None) -> TrainResult:
+def train_cached_rows(
+    model,
+    encoded: list[Encoded],
+    pad_id: int,
+    cfg: TrainConfig,
+    new_ids: list[int],
+    log_fn: Callable[[dict, int], None] = lambda m, s: None,
+    device=None,
+) -> TrainResult:
     """trainable=control_tokens through cached states; writes the fitted rows into the model."""
     start = time.perf_counter()
     device = device or next(model.parameters()).device
-    prompts = [e.input_ids[:e.prompt_len] for e in encoded]
+    prompts = [e.input_ids[: e.prompt_len] for e in encoded]
     position = {t: j for j, t in enumerate(new_ids)}
     targets = torch.tensor([position[e.labels[e.prompt_len]] for e in encoded])
     states = cached_states(model, prompts, pad_id, new_ids, cfg.states_cache_dir, 32, device)
-    log.info("first-position states of %d prompts: %s in %.1f s", len(prompts),
-             "loaded from the cache" if states.cache_hit else "computed", states.seconds)
+    log.info(
+        "first-position states of %d prompts: %s in %.1f s",
+        len(prompts),
+        "loaded from the cache" if states.cache_hit else "computed",
+        states.seconds,
+    )
     weight = head_matrix(model)
     fitted, losses = fit_rows(weight.detach()[new_ids], states, targets, cfg, log_fn)
     with torch.no_grad():
         weight[new_ids] = fitted.to(weight.device, weight.dtype)
     seconds = time.perf_counter() - start
-    log_fn({"train/states_seconds": states.seconds, "train/states_cache_hit": int(states.cache_hit),
-            "train/fit_seconds": seconds - states.seconds}, len(losses))
-    return TrainResult(losses=losses, steps=len(losses), real_tokens=states.prompt_tokens,
-                       padded_tokens=states.prompt_tokens, seconds=seconds)
+    log_fn(
+        {
+            "train/states_seconds": states.seconds,
+            "train/states_cache_hit": int(states.cache_hit),
+            "train/fit_seconds": seconds - states.seconds,
+        },
+        len(losses),
+    )
+    return TrainResult(
+        losses=losses,
+        steps=len(losses),
+        real_tokens=states.prompt_tokens,
+        padded_tokens=states.prompt_tokens,
+        seconds=seconds,
+    )

@@ -35,14 +35,22 @@ from refusal_lab.config import RunConfig, TrainConfig
 from refusal_lab.model.chat import Encoded
 from refusal_lab.paths import project_file
 from refusal_lab.training import distributed
-from refusal_lab.training.steps import (TrainResult, attention_implementation, embedding_matrices, lr_lambda, plan_steps,
-                                        run_steps, use_packing)
+from refusal_lab.training.steps import (
+    TrainResult,
+    attention_implementation,
+    embedding_matrices,
+    lr_lambda,
+    plan_steps,
+    run_steps,
+    use_packing,
+)
 
 log = logging.getLogger("refusal_lab")
 
 # Top-level keys of a DeepSpeed 0.16-0.19 config (deepspeed/runtime/config.py and the
 # feature configs it reads). DeepSpeedConfig ignores anything else without a word.
-KNOWN_KEYS = frozenset("""
+KNOWN_KEYS = frozenset(
+    """
 train_batch_size train_micro_batch_size_per_gpu gradient_accumulation_steps optimizer scheduler
 fp16 bf16 amp torch_autocast gradient_clipping prescale_gradients gradient_predivide_factor
 sparse_gradients communication_data_type seq_parallel_communication_data_type zero_optimization
@@ -53,7 +61,8 @@ curriculum_learning eigenvalue progressive_layer_drop quantize_training sparse_a
 dataloader_drop_last timers comms_logger compile disable_allgather load_universal_checkpoint
 use_node_local_storage graph_harvesting nebula weight_quantization hybrid_engine mics_shard_size
 mics_hierarchical_params_gather use_data_before_expert_parallelism zenflow
-""".split())
+""".split()
+)
 
 AUTO = "auto"
 
@@ -68,8 +77,10 @@ def _require_deepspeed():
     try:
         import deepspeed
     except ImportError as exc:
-        raise ImportError("train.backend=deepspeed needs DeepSpeed: pip install 'refusal-lab[deepspeed]' "
-                          "(deepspeed==0.19.8 installs as pure Python in ~15 s)") from exc
+        raise ImportError(
+            "train.backend=deepspeed needs DeepSpeed: pip install 'refusal-lab[deepspeed]' "
+            "(deepspeed==0.19.8 installs as pure Python in ~15 s)"
+        ) from exc
     return deepspeed
 
 
@@ -92,8 +103,9 @@ def check_keys(ds: dict, source: str = "DeepSpeed config") -> None:
     if zero is not None and not isinstance(zero, dict):
         problems.append(f"'zero_optimization'={zero!r}: expected a section such as {{\"stage\": 2}}")
     if problems:
-        raise DeepSpeedConfigError(f"{source}: " + "; ".join(problems) +
-                                   f". Allowed top-level keys: {', '.join(sorted(KNOWN_KEYS))}")
+        raise DeepSpeedConfigError(
+            f"{source}: " + "; ".join(problems) + f". Allowed top-level keys: {', '.join(sorted(KNOWN_KEYS))}"
+        )
 
 
 def fill_auto(ds: dict, cfg: TrainConfig, world_size: int, dtype: str) -> dict:
@@ -122,10 +134,10 @@ def fill_auto(ds: dict, cfg: TrainConfig, world_size: int, dtype: str) -> dict:
             node[path[-1]] = value
         elif current != value:
             src = {"bf16": "model.dtype", "fp16": "model.dtype"}.get(path[0], "train section")
-            problems.append(f"{'.'.join(path)}={current!r} but the {src} gives {value!r}: set it to \"auto\" in the JSON")
+            problems.append(f'{".".join(path)}={current!r} but the {src} gives {value!r}: set it to "auto" in the JSON')
     leftover = [k for k, v in _walk(ds) if v == AUTO]
     if leftover:
-        problems.append(f"no value to fill for \"auto\" at {', '.join(leftover)}")
+        problems.append(f'no value to fill for "auto" at {", ".join(leftover)}')
     if problems:
         raise DeepSpeedConfigError("DeepSpeed config: " + "; ".join(problems))
     return ds
@@ -142,8 +154,10 @@ def _walk(node, prefix=""):
 def load_config(cfg: TrainConfig, world_size: int, dtype: str) -> dict:
     path = resolve_path(cfg.deepspeed_config or "")
     if not path.is_file():
-        raise DeepSpeedConfigError(f"train.deepspeed_config={cfg.deepspeed_config!r}: no such file "
-                                   f"(the bundled ones are conf/deepspeed/zero2.json, zero3.json, zero3_offload.json)")
+        raise DeepSpeedConfigError(
+            f"train.deepspeed_config={cfg.deepspeed_config!r}: no such file "
+            f"(the bundled ones are conf/deepspeed/zero2.json, zero3.json, zero3_offload.json)"
+        )
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -158,11 +172,15 @@ def zero_stage(ds: dict) -> int:
 
 def check_supported(cfg: TrainConfig) -> None:
     if cfg.trainable != "all":
-        raise DeepSpeedConfigError(f"train.trainable={cfg.trainable!r}: backend=deepspeed trains all parameters; "
-                                   "use train.trainable=all or train.backend=torch")
+        raise DeepSpeedConfigError(
+            f"train.trainable={cfg.trainable!r}: backend=deepspeed trains all parameters; "
+            "use train.trainable=all or train.backend=torch"
+        )
     if cfg.new_rows_lr is not None:
-        raise DeepSpeedConfigError(f"train.new_rows_lr={cfg.new_rows_lr}: not supported with backend=deepspeed "
-                                   "(ZeRO keeps its own fp32 master rows); set train.new_rows_lr=null")
+        raise DeepSpeedConfigError(
+            f"train.new_rows_lr={cfg.new_rows_lr}: not supported with backend=deepspeed "
+            "(ZeRO keeps its own fp32 master rows); set train.new_rows_lr=null"
+        )
 
 
 # ---------------------------------------------------------------- model setup
@@ -198,7 +216,9 @@ def full_shape(p: torch.nn.Parameter) -> tuple[int, ...]:
     return tuple(getattr(p, "ds_shape", p.shape))
 
 
-def resize_and_init_partitioned(model, tokenizer, token_ids: dict[str, int], init: str, descriptions: dict[str, str]) -> None:
+def resize_and_init_partitioned(
+    model, tokenizer, token_ids: dict[str, int], init: str, descriptions: dict[str, str]
+) -> None:
     """Add the control-token rows to a ZeRO-3-partitioned model: transformers resizes
     (it gathers the old matrix itself when HfDeepSpeedConfig is alive), then the rows are
     set inside a gather with rank 0 as modifier, then sizes are checked."""
@@ -241,8 +261,10 @@ def assert_engine(engine) -> None:
     from deepspeed import DeepSpeedEngine
 
     if not isinstance(engine, DeepSpeedEngine):
-        raise RuntimeError(f"train.backend=deepspeed but the model is a {type(engine).__name__}, not a DeepSpeedEngine: "
-                           "DeepSpeed is not active; refusing to train without it")
+        raise RuntimeError(
+            f"train.backend=deepspeed but the model is a {type(engine).__name__}, not a DeepSpeedEngine: "
+            "DeepSpeed is not active; refusing to train without it"
+        )
 
 
 # ---------------------------------------------------------------- training
@@ -273,7 +295,9 @@ class DeepSpeedStepEngine:
     def __init__(self, engine, scheduler, model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig):
         self.engine, self.scheduler, self.module, self.device = engine, scheduler, engine, engine.device
         self.rank, self.world = _world()
-        self.packed = use_packing(engine, encoded, pad_id, cfg, engine.device)  # through the engine: ZeRO-3 gathers in its hooks
+        self.packed = use_packing(
+            engine, encoded, pad_id, cfg, engine.device
+        )  # through the engine: ZeRO-3 gathers in its hooks
         self.attn = attention_implementation(model)
         engine.train()
 
@@ -295,8 +319,9 @@ class DeepSpeedStepEngine:
         return _all_sum([value])[0]
 
     def save(self, state_dir: Path, result: TrainResult, step: int) -> None:
-        self.engine.save_checkpoint(str(state_dir), tag=f"step{step}",
-                                    client_state={"result": asdict(result), "rng": torch.get_rng_state()})
+        self.engine.save_checkpoint(
+            str(state_dir), tag=f"step{step}", client_state={"result": asdict(result), "rng": torch.get_rng_state()}
+        )
         _keep_only(Path(state_dir), f"step{step}", self.rank)
 
     def load(self, state_dir: Path) -> TrainResult | None:
@@ -312,10 +337,18 @@ class DeepSpeedStepEngine:
             shutil.rmtree(state_dir, ignore_errors=True)  # finished: the consolidated model supersedes it
 
 
-def train_deepspeed(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, ds: dict | None = None,
-                    log_fn: Callable[[dict, int], None] = lambda m, s: None, progress: bool = True,
-                    state_dir: Path | None = None, checkpoint_every: int | None = None,
-                    should_stop: Callable[[], bool] = lambda: False):
+def train_deepspeed(
+    model,
+    encoded: list[Encoded],
+    pad_id: int,
+    cfg: TrainConfig,
+    ds: dict | None = None,
+    log_fn: Callable[[dict, int], None] = lambda m, s: None,
+    progress: bool = True,
+    state_dir: Path | None = None,
+    checkpoint_every: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+):
     """The step loop in a DeepSpeed engine: same plan, token-weighted loss over the
     micro-batches of all ranks, resumable through DeepSpeed checkpoints. Returns the
     TrainResult (losses identical on every rank) and the engine."""
@@ -327,11 +360,17 @@ def train_deepspeed(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig
     groups = _param_groups(model, cfg)
     optimizer = None if "optimizer" in ds else torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
     engine, _, _, scheduler = deepspeed.initialize(
-        model=model, model_parameters=groups, optimizer=optimizer, config=ds,
-        lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(len(steps), cfg.warmup_ratio)))
+        model=model,
+        model_parameters=groups,
+        optimizer=optimizer,
+        config=ds,
+        lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(len(steps), cfg.warmup_ratio)),
+    )
     assert_engine(engine)
     step_engine = DeepSpeedStepEngine(engine, scheduler, model, encoded, pad_id, cfg)
-    return run_steps(step_engine, encoded, pad_id, cfg, steps, log_fn, progress, state_dir, checkpoint_every, should_stop), engine
+    return run_steps(
+        step_engine, encoded, pad_id, cfg, steps, log_fn, progress, state_dir, checkpoint_every, should_stop
+    ), engine
 
 
 def _barrier():
@@ -429,10 +468,21 @@ class DeepSpeedBackend:
             model.to(self.device)
         return model, tokenizer, token_ids
 
-    def train(self, model, encoded: list[Encoded], pad_id: int, new_ids: list[int], log_fn, state_dir: Path,
-              should_stop) -> TrainResult:
-        result, self.engine = train_deepspeed(model, encoded, pad_id, self.cfg.train, self.ds, log_fn, True, state_dir,
-                                              self.cfg.train.checkpoint_every, should_stop)
+    def train(
+        self, model, encoded: list[Encoded], pad_id: int, new_ids: list[int], log_fn, state_dir: Path, should_stop
+    ) -> TrainResult:
+        result, self.engine = train_deepspeed(
+            model,
+            encoded,
+            pad_id,
+            self.cfg.train,
+            self.ds,
+            log_fn,
+            True,
+            state_dir,
+            self.cfg.train.checkpoint_every,
+            should_stop,
+        )
         return result
 
     def final_model(self, model, tokenizer, result: TrainResult, run_dir: Path):
@@ -466,6 +516,12 @@ class DeepSpeedBackend:
 
 def rank_figures(dist_env: distributed.DistEnv, result: TrainResult) -> dict:
     """What one process of a job did (ranks/rankN.json)."""
-    return {"rank": dist_env.rank, "world_size": dist_env.world_size, "losses": result.losses,
-            "real_tokens": result.real_tokens, "padded_tokens": result.padded_tokens, "seconds": result.seconds,
-            "tokens_per_s": result.tokens_per_s}
+    return {
+        "rank": dist_env.rank,
+        "world_size": dist_env.world_size,
+        "losses": result.losses,
+        "real_tokens": result.real_tokens,
+        "padded_tokens": result.padded_tokens,
+        "seconds": result.seconds,
+        "tokens_per_s": result.tokens_per_s,
+    }

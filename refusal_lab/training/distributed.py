@@ -23,8 +23,8 @@ class DistEnv:
     world_size: int = 1
     master_addr: str = "127.0.0.1"
     master_port: int = 29500
-    source: str = "single"          # single | env (torchrun & co) | submitit | slurm
-    local_world_size: int = 1       # processes on this node
+    source: str = "single"  # single | env (torchrun & co) | submitit | slurm
+    local_world_size: int = 1  # processes on this node
     node_rank: int = 0
 
     @property
@@ -33,9 +33,15 @@ class DistEnv:
 
     def as_env(self) -> dict[str, str]:
         """The variables torch.distributed (env://) and DeepSpeed read."""
-        return {"RANK": str(self.rank), "LOCAL_RANK": str(self.local_rank), "WORLD_SIZE": str(self.world_size),
-                "LOCAL_WORLD_SIZE": str(self.local_world_size), "NODE_RANK": str(self.node_rank),
-                "MASTER_ADDR": self.master_addr, "MASTER_PORT": str(self.master_port)}
+        return {
+            "RANK": str(self.rank),
+            "LOCAL_RANK": str(self.local_rank),
+            "WORLD_SIZE": str(self.world_size),
+            "LOCAL_WORLD_SIZE": str(self.local_world_size),
+            "NODE_RANK": str(self.node_rank),
+            "MASTER_ADDR": self.master_addr,
+            "MASTER_PORT": str(self.master_port),
+        }
 
 
 def slurm_port(job_id: str, array_task_id: str | int | None = None) -> int:
@@ -63,16 +69,28 @@ def detect(environ: dict[str, str] | None = None) -> DistEnv:
     """This process's place in the job; a single process when nothing says otherwise."""
     env = os.environ if environ is None else environ
     if "RANK" in env and "WORLD_SIZE" in env:
-        return DistEnv(int(env["RANK"]), int(env.get("LOCAL_RANK", env["RANK"])), int(env["WORLD_SIZE"]),
-                       env.get("MASTER_ADDR", "127.0.0.1"), int(env.get("MASTER_PORT", "29500")), "env")
+        return DistEnv(
+            int(env["RANK"]),
+            int(env.get("LOCAL_RANK", env["RANK"])),
+            int(env["WORLD_SIZE"]),
+            env.get("MASTER_ADDR", "127.0.0.1"),
+            int(env.get("MASTER_PORT", "29500")),
+            "env",
+        )
     if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
         if env.get("SUBMITIT_EXECUTOR") == "slurm" and environ is None:
             return submitit_env()
         job_id = env.get("SLURM_ARRAY_JOB_ID") or env.get("SLURM_JOB_ID", "0")
-        return DistEnv(int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", "0")), int(env["SLURM_NTASKS"]),
-                       _first_host(env.get("SLURM_JOB_NODELIST", env.get("SLURM_NODELIST", "127.0.0.1"))),
-                       slurm_port(job_id, env.get("SLURM_ARRAY_TASK_ID")), "slurm",
-                       int(env.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0] or 1), int(env.get("SLURM_NODEID", "0")))
+        return DistEnv(
+            int(env["SLURM_PROCID"]),
+            int(env.get("SLURM_LOCALID", "0")),
+            int(env["SLURM_NTASKS"]),
+            _first_host(env.get("SLURM_JOB_NODELIST", env.get("SLURM_NODELIST", "127.0.0.1"))),
+            slurm_port(job_id, env.get("SLURM_ARRAY_TASK_ID")),
+            "slurm",
+            int(env.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0] or 1),
+            int(env.get("SLURM_NODEID", "0")),
+        )
     return DistEnv()
 
 
@@ -85,8 +103,16 @@ def submitit_env() -> DistEnv:
         master = job.hostnames[0]
     except Exception:  # the local executor has no node list
         master = "127.0.0.1"
-    return DistEnv(job.global_rank, job.local_rank, job.num_tasks, master, slurm_port(job.job_id), "submitit",
-                   max(1, job.num_tasks // max(1, job.num_nodes)), job.node)
+    return DistEnv(
+        job.global_rank,
+        job.local_rank,
+        job.num_tasks,
+        master,
+        slurm_port(job.job_id),
+        "submitit",
+        max(1, job.num_tasks // max(1, job.num_nodes)),
+        job.node,
+    )
 
 
 def device_for(dist_env: DistEnv, wanted: str):
@@ -105,8 +131,16 @@ def torchrun_command(processes: int, argv: list[str]) -> list[str]:
     """`argv` of `python -m refusal_lab.cli` run in `processes` local processes by torchrun's
     standalone mode (its own rendezvous on a free port, rank variables set before Python
     starts, every process ended if one fails)."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-            "-m", "refusal_lab.cli", *argv]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={processes}",
+        "-m",
+        "refusal_lab.cli",
+        *argv,
+    ]
 
 
 def init(dist_env: DistEnv, use_deepspeed: bool) -> None:

@@ -18,8 +18,15 @@ import torch
 from refusal_lab.config import RunConfig, TrainConfig
 from refusal_lab.io import atomic_open
 from refusal_lab.model.chat import Encoded
-from refusal_lab.training.steps import (TrainResult, embedding_matrices, lr_lambda, plan_steps, run_steps, use_packing,
-                                        attention_implementation)
+from refusal_lab.training.steps import (
+    TrainResult,
+    embedding_matrices,
+    lr_lambda,
+    plan_steps,
+    run_steps,
+    use_packing,
+    attention_implementation,
+)
 
 log = logging.getLogger("refusal_lab")
 
@@ -39,8 +46,14 @@ def prepare_trainable(model, cfg: TrainConfig, new_ids: list[int]):
         return model
     from peft import LoraConfig, get_peft_model
 
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=list(cfg.lora_targets), lora_dropout=0.0,
-                      trainable_token_indices={"embed_tokens": list(new_ids)} if new_ids else None, task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        target_modules=list(cfg.lora_targets),
+        lora_dropout=0.0,
+        trainable_token_indices={"embed_tokens": list(new_ids)} if new_ids else None,
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, lora)
 
 
@@ -51,7 +64,9 @@ def build_optimizer(model, cfg: TrainConfig, new_ids: list[int]):
         if p.requires_grad:
             (no_decay if id(p) in embed_ids or p.ndim < 2 else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    on_gpu = all(p.is_cuda for g in groups for p in g["params"])  # fused: one kernel per step (launch-bound small models)
+    on_gpu = all(
+        p.is_cuda for g in groups for p in g["params"]
+    )  # fused: one kernel per step (launch-bound small models)
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, betas=(0.9, 0.95), fused=on_gpu or None)
 
 
@@ -84,8 +99,16 @@ def save_state(state_dir: Path, model, optimizer, scheduler, result: TrainResult
     """Everything needed to continue at the next step, written atomically (a kill
     mid-write leaves the previous state intact)."""
     with atomic_open(state_dir / STATE_FILE, "wb") as fh:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "result": asdict(result), "rng": torch.get_rng_state()}, fh)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "result": asdict(result),
+                "rng": torch.get_rng_state(),
+            },
+            fh,
+        )
 
 
 def load_state(state_dir: Path, model, optimizer, scheduler) -> TrainResult | None:
@@ -106,8 +129,16 @@ class TorchEngine:
 
     rank, world = 0, 1
 
-    def __init__(self, model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids: list[int],
-                 device: torch.device, n_steps: int):
+    def __init__(
+        self,
+        model,
+        encoded: list[Encoded],
+        pad_id: int,
+        cfg: TrainConfig,
+        new_ids: list[int],
+        device: torch.device,
+        n_steps: int,
+    ):
         self.module, self.device, self.cfg = model, device, cfg
         self.packed = use_packing(model, encoded, pad_id, cfg, device)
         self.attn = attention_implementation(model)
@@ -152,10 +183,19 @@ class TorchEngine:
         shutil.rmtree(state_dir, ignore_errors=True)  # the final checkpoint supersedes it
 
 
-def train(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids: list[int],
-          log: Callable[[dict, int], None] = lambda m, s: None, device: torch.device | None = None,
-          progress: bool = True, state_dir: Path | None = None, checkpoint_every: int | None = None,
-          should_stop: Callable[[], bool] = lambda: False) -> TrainResult:
+def train(
+    model,
+    encoded: list[Encoded],
+    pad_id: int,
+    cfg: TrainConfig,
+    new_ids: list[int],
+    log: Callable[[dict, int], None] = lambda m, s: None,
+    device: torch.device | None = None,
+    progress: bool = True,
+    state_dir: Path | None = None,
+    checkpoint_every: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> TrainResult:
     """Train in this process; with state_dir, resume from a saved state there and save one every
     `checkpoint_every` steps and whenever should_stop() turns true (then raise StopRequested)."""
     if cfg.cached_states and cfg.trainable == "control_tokens":  # the frozen network runs once per prompt
@@ -165,8 +205,10 @@ def train(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, new_ids:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        raise RuntimeError(f"train.backend='torch' runs in one process but this job has {dist.get_world_size()} processes; "
-                           "use train=deepspeed_zero2 (or train.backend=deepspeed) for data-parallel training")
+        raise RuntimeError(
+            f"train.backend='torch' runs in one process but this job has {dist.get_world_size()} processes; "
+            "use train=deepspeed_zero2 (or train.backend=deepspeed) for data-parallel training"
+        )
     steps = plan_steps(len(encoded), cfg)
     engine = TorchEngine(model, encoded, pad_id, cfg, new_ids, device or next(model.parameters()).device, len(steps))
     return run_steps(engine, encoded, pad_id, cfg, steps, log, progress, state_dir, checkpoint_every, should_stop)
@@ -183,8 +225,10 @@ class TorchBackend:
         from refusal_lab.model.loading import resolve_device
 
         if dist_env.world_size > 1:
-            raise ValueError(f"train.backend='torch' with {dist_env.world_size} processes ({dist_env.source}): the torch loop "
-                             "runs in one process; use train=deepspeed_zero2 / deepspeed_zero3 for several")
+            raise ValueError(
+                f"train.backend='torch' with {dist_env.world_size} processes ({dist_env.source}): the torch loop "
+                "runs in one process; use train=deepspeed_zero2 / deepspeed_zero3 for several"
+            )
         self.cfg, self.device, self.trained = cfg, resolve_device(cfg.train.device), None
 
     def build_model(self, texts: list[str]):
@@ -197,11 +241,22 @@ class TorchBackend:
         resize_and_init(model, tokenizer, token_ids, self.cfg.tokens.init, dict(self.cfg.tokens.descriptions))
         return model.to(self.device), tokenizer, token_ids
 
-    def train(self, model, encoded: list[Encoded], pad_id: int, new_ids: list[int], log_fn, state_dir: Path,
-              should_stop) -> TrainResult:
+    def train(
+        self, model, encoded: list[Encoded], pad_id: int, new_ids: list[int], log_fn, state_dir: Path, should_stop
+    ) -> TrainResult:
         self.trained = prepare_trainable(model, self.cfg.train, new_ids)
-        return train(self.trained, encoded, pad_id, self.cfg.train, new_ids, log_fn, self.device, state_dir=state_dir,
-                     checkpoint_every=self.cfg.train.checkpoint_every, should_stop=should_stop)
+        return train(
+            self.trained,
+            encoded,
+            pad_id,
+            self.cfg.train,
+            new_ids,
+            log_fn,
+            self.device,
+            state_dir=state_dir,
+            checkpoint_every=self.cfg.train.checkpoint_every,
+            should_stop=should_stop,
+        )
 
     def final_model(self, model, tokenizer, result: TrainResult, run_dir: Path):
         """The trained model to evaluate (LoRA merged), saved under run_dir/checkpoint if asked."""

@@ -42,10 +42,10 @@ log = logging.getLogger("refusal_lab")
 
 @dataclass
 class TrainResult:
-    losses: list[float] = field(default_factory=list)   # loss per optimizer step
+    losses: list[float] = field(default_factory=list)  # loss per optimizer step
     steps: int = 0
-    real_tokens: int = 0          # non-padding tokens processed
-    padded_tokens: int = 0        # tokens processed including padding
+    real_tokens: int = 0  # non-padding tokens processed
+    padded_tokens: int = 0  # tokens processed including padding
     seconds: float = 0.0
 
     @property
@@ -73,7 +73,9 @@ def plan_steps(n_examples: int, cfg: TrainConfig, world_size: int = 1) -> list[l
     else:
         total = max(1, math.ceil(cfg.epochs * n_examples / per_step))
     if n_examples == 0:
-        raise EmptyTrainingSet("no training examples to plan steps over (every example was skipped or the mix is empty)")
+        raise EmptyTrainingSet(
+            "no training examples to plan steps over (every example was skipped or the mix is empty)"
+        )
     stream: list[int] = []
     while len(stream) < total * per_step:
         epoch = list(range(n_examples))
@@ -81,8 +83,8 @@ def plan_steps(n_examples: int, cfg: TrainConfig, world_size: int = 1) -> list[l
         stream += epoch
     steps = []
     for s in range(total):
-        chunk = stream[s * per_step:(s + 1) * per_step]
-        steps.append([chunk[m:m + cfg.batch_size] for m in range(0, per_step, cfg.batch_size)])
+        chunk = stream[s * per_step : (s + 1) * per_step]
+        steps.append([chunk[m : m + cfg.batch_size] for m in range(0, per_step, cfg.batch_size)])
     return steps
 
 
@@ -100,11 +102,11 @@ class Engine(Protocol):
     def autocast(self) -> contextlib.AbstractContextManager: ...
     def backward(self, loss: torch.Tensor, n_labels: int) -> None: ...
     def after_micro_batch(self) -> None: ...
-    def step(self) -> float: ...                       # the optimizer step; returns the lr it used
-    def all_sum(self, value: float) -> float: ...      # summed over the processes of the job
+    def step(self) -> float: ...  # the optimizer step; returns the lr it used
+    def all_sum(self, value: float) -> float: ...  # summed over the processes of the job
     def save(self, state_dir: Path, result: TrainResult, step: int) -> None: ...
     def load(self, state_dir: Path) -> TrainResult | None: ...
-    def finished(self, state_dir: Path) -> None: ...   # training done: its resumable state goes
+    def finished(self, state_dir: Path) -> None: ...  # training done: its resumable state goes
 
 
 def step_label_count(encoded: list[Encoded], micro_batches: list[list[int]]) -> int:
@@ -113,9 +115,18 @@ def step_label_count(encoded: list[Encoded], micro_batches: list[list[int]]) -> 
     return sum(sum(1 for x in encoded[i].labels[1:] if x != IGNORE) for mb in micro_batches for i in mb)
 
 
-def run_steps(engine: Engine, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, steps: list[list[list[int]]],
-              log_fn: Callable[[dict, int], None], progress: bool, state_dir: Path | None,
-              checkpoint_every: int | None, should_stop: Callable[[], bool]) -> TrainResult:
+def run_steps(
+    engine: Engine,
+    encoded: list[Encoded],
+    pad_id: int,
+    cfg: TrainConfig,
+    steps: list[list[list[int]]],
+    log_fn: Callable[[dict, int], None],
+    progress: bool,
+    state_dir: Path | None,
+    checkpoint_every: int | None,
+    should_stop: Callable[[], bool],
+) -> TrainResult:
     """The step loop: resume from `state_dir`, run the remaining steps, save every
     `checkpoint_every` steps and when should_stop() turns true on any process or Ctrl-C is
     pressed (then raise StopRequested), drop the state when done."""
@@ -123,18 +134,35 @@ def run_steps(engine: Engine, encoded: list[Encoded], pad_id: int, cfg: TrainCon
 
     result = (engine.load(state_dir) if state_dir is not None else None) or TrainResult()
     first_step = result.steps
-    bar = tqdm(total=len(steps), initial=first_step, desc="train" if engine.world == 1 else f"train[{engine.rank}/{engine.world}]",
-               disable=None if (progress and engine.rank == 0) else True, leave=False)
+    bar = tqdm(
+        total=len(steps),
+        initial=first_step,
+        desc="train" if engine.world == 1 else f"train[{engine.rank}/{engine.world}]",
+        disable=None if (progress and engine.rank == 0) else True,
+        leave=False,
+    )
     start = time.perf_counter() - result.seconds
     with interrupt_stops(state_dir is not None) as interrupted:
         for step in range(first_step, len(steps)):
             n_labels = step_label_count(encoded, steps[step])
-            local_loss = sum(micro_step(engine, [encoded[i] for i in mb], pad_id, cfg, n_labels, result)
-                             for mb in steps[step][engine.rank::engine.world] if mb)
+            local_loss = sum(
+                micro_step(engine, [encoded[i] for i in mb], pad_id, cfg, n_labels, result)
+                for mb in steps[step][engine.rank :: engine.world]
+                if mb
+            )
             lr = engine.step()
-            record_step(result, step, len(steps), engine.all_sum(local_loss) / max(1, n_labels), lr,
-                        (step + 1) * cfg.batch_size * cfg.grad_accum * engine.world / max(1, len(encoded)), start, log_fn,
-                        bar, cfg.log_every)
+            record_step(
+                result,
+                step,
+                len(steps),
+                engine.all_sum(local_loss) / max(1, n_labels),
+                lr,
+                (step + 1) * cfg.batch_size * cfg.grad_accum * engine.world / max(1, len(encoded)),
+                start,
+                log_fn,
+                bar,
+                cfg.log_every,
+            )
             stop = engine.all_sum(float(should_stop() or interrupted())) > 0  # every process stops at the same step
             if state_dir is not None and ((checkpoint_every and (step + 1) % checkpoint_every == 0) or stop):
                 result.seconds = time.perf_counter() - start
@@ -172,8 +200,9 @@ def interrupt_stops(enabled: bool):
         signal.signal(signal.SIGINT, previous)
 
 
-def micro_step(engine: Engine, rows: list[Encoded], pad_id: int, cfg: TrainConfig, n_labels: int,
-               result: TrainResult) -> float:
+def micro_step(
+    engine: Engine, rows: list[Encoded], pad_id: int, cfg: TrainConfig, n_labels: int, result: TrainResult
+) -> float:
     """Forward and backward of one micro-batch; returns its summed loss."""
     batch = make_batch(rows, pad_id, cfg, engine.packed, engine.attn)
     result.real_tokens += int(batch.pop("real_tokens"))
@@ -198,8 +227,18 @@ def micro_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int
     return loss, int((shift_labels != IGNORE).sum())
 
 
-def record_step(result: TrainResult, step: int, n_steps: int, step_loss: float, lr: float, epoch: float,
-                start: float, log: Callable[[dict, int], None], bar, log_every: int) -> None:
+def record_step(
+    result: TrainResult,
+    step: int,
+    n_steps: int,
+    step_loss: float,
+    lr: float,
+    epoch: float,
+    start: float,
+    log: Callable[[dict, int], None],
+    bar,
+    log_every: int,
+) -> None:
     """Book-keeping after an optimizer step, shared by the torch and DeepSpeed loops."""
     result.losses.append(step_loss)
     result.steps = step + 1
@@ -207,9 +246,16 @@ def record_step(result: TrainResult, step: int, n_steps: int, step_loss: float, 
     bar.set_postfix(loss=f"{step_loss:.3f}")
     if (step + 1) % log_every == 0 or step + 1 == n_steps:
         result.seconds = time.perf_counter() - start
-        log({"train/loss": step_loss, "train/lr": lr, "train/epoch": epoch,
-             "train/tokens_per_s": result.real_tokens / result.seconds,
-             "train/tokens_per_s_with_padding": result.padded_tokens / result.seconds}, step + 1)
+        log(
+            {
+                "train/loss": step_loss,
+                "train/lr": lr,
+                "train/epoch": epoch,
+                "train/tokens_per_s": result.real_tokens / result.seconds,
+                "train/tokens_per_s_with_padding": result.padded_tokens / result.seconds,
+            },
+            step + 1,
+        )
 
 
 def collate(rows: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
@@ -235,7 +281,9 @@ def pack(rows: list[Encoded], pad_id: int, row_tokens: int | None) -> dict[str, 
     no attention mask. The first label of each example is masked so that no example is
     predicted from the one before it. Rows shorter than the longest get a tail of pad ids
     that forms its own position run (a separate sequence) with masked labels."""
-    cap = max([len(r.input_ids) for r in rows] + [row_tokens or 0]) if row_tokens else sum(len(r.input_ids) for r in rows)
+    cap = (
+        max([len(r.input_ids) for r in rows] + [row_tokens or 0]) if row_tokens else sum(len(r.input_ids) for r in rows)
+    )
     bins: list[list[Encoded]] = []
     room: list[int] = []
     for r in sorted(rows, key=lambda r: -len(r.input_ids)):
@@ -257,16 +305,18 @@ def pack(rows: list[Encoded], pad_id: int, row_tokens: int | None) -> dict[str, 
         at = 0
         for r in members:
             n = len(r.input_ids)
-            ids[b, at:at + n] = torch.tensor(r.input_ids)
-            labels[b, at + 1:at + n] = torch.tensor(r.labels[1:])
-            pos[b, at:at + n] = torch.arange(n)
+            ids[b, at : at + n] = torch.tensor(r.input_ids)
+            labels[b, at + 1 : at + n] = torch.tensor(r.labels[1:])
+            pos[b, at : at + n] = torch.arange(n)
             at += n
         pos[b, at:] = torch.arange(width - at)
         real += at
     return {"input_ids": ids, "labels": labels, "position_ids": pos, "real_tokens": torch.tensor(real)}
 
 
-def make_batch(rows: list[Encoded], pad_id: int, cfg: TrainConfig, packed: bool, attn: str | None) -> dict[str, torch.Tensor]:
+def make_batch(
+    rows: list[Encoded], pad_id: int, cfg: TrainConfig, packed: bool, attn: str | None
+) -> dict[str, torch.Tensor]:
     if not packed:
         batch = collate(rows, pad_id)
         batch["real_tokens"] = batch["attention_mask"].sum()
@@ -280,7 +330,9 @@ def attention_implementation(model) -> str | None:
 
 
 @torch.no_grad()
-def packing_matches_padding(model, rows: list[Encoded], pad_id: int, device, tokens: int = 24, atol: float = 1e-3) -> bool:
+def packing_matches_padding(
+    model, rows: list[Encoded], pad_id: int, device, tokens: int = 24, atol: float = 1e-3
+) -> bool:
     """Does this model honour packed position ids? Logits of two short examples packed
     into one row must equal their logits run one by one."""
     rows = [Encoded(r.input_ids[:tokens], r.labels[:tokens], r.prompt_len) for r in rows[:2]]
@@ -290,12 +342,19 @@ def packing_matches_padding(model, rows: list[Encoded], pad_id: int, device, tok
     model.eval()
     try:
         packed = pack(rows, pad_id, None)
-        out = model(input_ids=packed["input_ids"].to(device), position_ids=packed["position_ids"].to(device),
-                    use_cache=False).logits[0].float()
+        out = (
+            model(
+                input_ids=packed["input_ids"].to(device),
+                position_ids=packed["position_ids"].to(device),
+                use_cache=False,
+            )
+            .logits[0]
+            .float()
+        )
         at, ok = 0, True
         for r in sorted(rows, key=lambda r: -len(r.input_ids)):  # pack() orders longest first
             alone = model(input_ids=torch.tensor([r.input_ids], device=device)).logits[0].float()
-            ok &= bool(torch.allclose(out[at:at + len(r.input_ids)], alone, atol=atol, rtol=1e-3))
+            ok &= bool(torch.allclose(out[at : at + len(r.input_ids)], alone, atol=atol, rtol=1e-3))
             at += len(r.input_ids)
         return ok
     finally:
@@ -309,7 +368,8 @@ def use_packing(model, encoded: list[Encoded], pad_id: int, cfg: TrainConfig, de
         return True
     log.warning(
         "train.packing=true but this model (attention %r) attends across packed examples; training on padded batches",
-        attention_implementation(model))
+        attention_implementation(model),
+    )
     return False
 
 
@@ -321,6 +381,7 @@ def lr_lambda(total_steps: int, warmup_ratio: float) -> Callable[[int], float]:
             return (step + 1) / warmup
         progress = (step - warmup) / max(1, total_steps - warmup)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
     return f
 
 

@@ -10,19 +10,30 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SWEEP_GROUP = "analysis-fixture"   # the sweep dir's name: the sweep-group callback makes it the W&B group
+SWEEP_GROUP = "analysis-fixture"  # the sweep dir's name: the sweep-group callback makes it the W&B group
 # 2 contrast ratios x 2 token schemes x 2 seeds, each a few seconds of training on the tiny model.
-SWEEP_OVERRIDES = ["mix.contrast_ratio=0,0.5", "tokens=single,category", "seed=0,1",
-                   "debug=fast", "train.max_steps=20", "eval.max_prompts=60",  # debug=fast: batch 4, 120 rows, no checkpoint
-                   "logger=wandb_offline"]  # conf/config.yaml's sweep_group callback makes the sweep dir's name the group
+SWEEP_OVERRIDES = [
+    "mix.contrast_ratio=0,0.5",
+    "tokens=single,category",
+    "seed=0,1",
+    "debug=fast",
+    "train.max_steps=20",
+    "eval.max_prompts=60",  # debug=fast: batch 4, 120 rows, no checkpoint
+    "logger=wandb_offline",
+]  # conf/config.yaml's sweep_group callback makes the sweep dir's name the group
 
 
-HYDRA_MULTIRUN = ("import sys; from refusal_lab.commands.train import hydra_train; "
-                  "sys.argv = ['refusal-lab train', *sys.argv[1:]]; hydra_train()")
+HYDRA_MULTIRUN = (
+    "import sys; from refusal_lab.commands.train import hydra_train; "
+    "sys.argv = ['refusal-lab train', *sys.argv[1:]]; hydra_train()"
+)
 
 
 def wandb_env_vars(base: Path) -> dict:
-    return {var: str(base / var.lower()) for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR")}
+    return {
+        var: str(base / var.lower())
+        for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR")
+    }
 
 
 @pytest.fixture(scope="session")
@@ -30,13 +41,32 @@ def tiny_sweep(tmp_path_factory) -> Path:
     """outputs of `refusal-lab -m <SWEEP_OVERRIDES>`: <sweep>/multirun.yaml and <sweep>/<i>/ run dirs."""
     base = tmp_path_factory.mktemp("tiny_sweep")
     sweep = base / SWEEP_GROUP
-    env = {**{k: v for k, v in os.environ.items() if k not in ("WANDB_RUN_GROUP", "REFUSAL_LAB_SWEEP_ID")}, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1",
-           **wandb_env_vars(base / "wandb_env")}
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("WANDB_RUN_GROUP", "REFUSAL_LAB_SWEEP_ID")},
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "OMP_NUM_THREADS": "1",
+        **wandb_env_vars(base / "wandb_env"),
+    }
     # Hydra's own multirun (refusal-lab -m now dispatches through refusal_lab.experiments.sweeps, which writes
     # a sweep_manifest.json): this is the layout analyze must read without a manifest.
     # Hydra's basic launcher (the task function in this process, logger.group left null), and no manifest.
-    proc = subprocess.run([sys.executable, "-c", HYDRA_MULTIRUN, "-m", "hydra/launcher=basic", f"hydra.sweep.dir={sweep}",
-                           *SWEEP_OVERRIDES], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            HYDRA_MULTIRUN,
+            "-m",
+            "hydra/launcher=basic",
+            f"hydra.sweep.dir={sweep}",
+            *SWEEP_OVERRIDES,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep / "sweep_manifest.json").unlink()
     assert len(list(sweep.glob("*/summary.json"))) == 8
@@ -66,6 +96,7 @@ def wandb_tmp_env(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- W&B API client from real runs
 
+
 class RecordedRun:
     """What wandb.apis.public.Run exposes to the analysis, answered from a real offline run."""
 
@@ -82,7 +113,7 @@ class RecordedRun:
 
     @property
     def config(self):
-        self._client.heavy_loads += 1         # the real client fetches config/summary per run (lazy listing)
+        self._client.heavy_loads += 1  # the real client fetches config/summary per run (lazy listing)
         return dict(self._offline.config)
 
     @property
@@ -129,7 +160,7 @@ class RecordedApi:
         matching = [r for r in self.runs_by_id.values() if _matches(r, filters or {})]
         for start in range(0, len(matching), per_page):
             self.pages += 1
-            yield from matching[start:start + per_page]
+            yield from matching[start : start + per_page]
 
 
 def _lookup(run, key):

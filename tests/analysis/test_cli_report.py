@@ -21,8 +21,14 @@ def test_analyze_writes_tables_figures_and_report_and_prints_the_headline(tiny_s
     assert "false refusal (II)" in printed and "missed refusal (I)" in printed
     report = (out / "report.md").read_text()
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert figures == ["category_control_matrix.png", "category_independence.png", "error_rates_vs_contrast.png",
-                       "headline_metrics.png", "kind_rates_vs_threshold.png", "threshold_curves.png"]
+    assert figures == [
+        "category_control_matrix.png",
+        "category_independence.png",
+        "error_rates_vs_contrast.png",
+        "headline_metrics.png",
+        "kind_rates_vs_threshold.png",
+        "threshold_curves.png",
+    ]
     for name in figures:
         assert f"](figures/{name})" in report
         assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -30,7 +36,7 @@ def test_analyze_writes_tables_figures_and_report_and_prints_the_headline(tiny_s
     paper = pd.read_csv(out / "tables" / "paper_table.csv")
     assert len(paper) == 4 and set(paper["n_seeds"]) == {2}
     per_run = pd.read_csv(out / "tables" / "threshold_curves_per_run.csv").groupby("run_id").size()
-    assert len(per_run) == 8 and per_run.nunique() == 1 and per_run.iloc[0] >= 101   # one common grid (log near 0)
+    assert len(per_run) == 8 and per_run.nunique() == 1 and per_run.iloc[0] >= 101  # one common grid (log near 0)
 
 
 def test_analyze_lists_planned_jobs_without_results(tiny_sweep, tmp_path, capsys):

@@ -17,8 +17,16 @@ from refusal_lab.analysis.wandb_offline import read_offline_run
 
 from .conftest import SWEEP_GROUP, RecordedApi
 
-EVAL_KEYS = ("eval/f1", "eval/auroc", "eval/best_f1", "eval/best_threshold", "eval/false_refusal_rate",
-             "eval/missed_refusal_rate", "eval/refusal_rate/contrast", "eval/refusal_rate/safety")
+EVAL_KEYS = (
+    "eval/f1",
+    "eval/auroc",
+    "eval/best_f1",
+    "eval/best_threshold",
+    "eval/false_refusal_rate",
+    "eval/missed_refusal_rate",
+    "eval/refusal_rate/contrast",
+    "eval/refusal_rate/safety",
+)
 
 
 def run_dirs(sweep: Path) -> list[Path]:
@@ -34,14 +42,15 @@ def test_offline_source_reads_every_run_of_a_hydra_multirun(tiny_sweep):
     # Hydra's expansion order: contrast ratio slowest, seed fastest
     assert data.planned["overrides"].iloc[3][:3] == ["mix.contrast_ratio=0", "tokens=category", "seed=1"]
     assert sorted(zip(data.runs["scheme"], data.runs["contrast_ratio"], data.runs["seed"])) == sorted(
-        (s, c, d) for s in ("single", "category") for c in (0.0, 0.5) for d in (0, 1))
+        (s, c, d) for s in ("single", "category") for c in (0.0, 0.5) for d in (0, 1)
+    )
     for d in run_dirs(tiny_sweep):
         written = json.loads((d / "summary.json").read_text())
         run_id = (d / "wandb_run_id").read_text().strip()
         row = data.runs.set_index("run_id").loc[run_id]
         for key in EVAL_KEYS:
             assert row[key] == pytest.approx(written[key]), (d, key)
-        assert row["group"] == SWEEP_GROUP          # set by the sweep-group callback, not by logger.group
+        assert row["group"] == SWEEP_GROUP  # set by the sweep-group callback, not by logger.group
         assert pd.isna(row["config.logger.group"])
         curve = data.curves[data.curves["run_id"] == run_id].reset_index(drop=True)
         on_disk = pd.read_csv(d / "threshold_curve.csv")
@@ -54,9 +63,14 @@ def test_tables_on_real_runs_agree_with_what_the_runs_wrote(tiny_sweep):
     result = analyze(data)
     paper = result.tables["paper_table"]
     assert len(paper) == 4 and (paper["n_seeds"] == 2).all()
-    written = pd.DataFrame([json.loads((d / "summary.json").read_text()) | json.loads((d / "config.json").read_text())["tokens"]
-                            | {"cr": json.loads((d / "config.json").read_text())["mix"]["contrast_ratio"]}
-                            for d in run_dirs(tiny_sweep)])
+    written = pd.DataFrame(
+        [
+            json.loads((d / "summary.json").read_text())
+            | json.loads((d / "config.json").read_text())["tokens"]
+            | {"cr": json.loads((d / "config.json").read_text())["mix"]["contrast_ratio"]}
+            for d in run_dirs(tiny_sweep)
+        ]
+    )
     for (scheme, cr), g in written.groupby(["scheme", "cr"]):
         row = paper[(paper["scheme"] == scheme) & (paper["contrast_ratio"] == cr)].iloc[0]
         for key in EVAL_KEYS:
@@ -72,8 +86,9 @@ def test_tables_on_real_runs_agree_with_what_the_runs_wrote(tiny_sweep):
     kinds = result.tables["kind_rates_per_run"]
     grid = result.tables["threshold_curves_per_run"].set_index(["run_id", "threshold"])
     refuse = kinds[~kinds["kind"].isin(["contrast", "general"])]
-    pooled = (refuse["refusal_rate"] * refuse["n"]).groupby([refuse["run_id"], refuse["threshold"]]).sum() / \
-        refuse["n"].groupby([refuse["run_id"], refuse["threshold"]]).sum()
+    pooled = (refuse["refusal_rate"] * refuse["n"]).groupby([refuse["run_id"], refuse["threshold"]]).sum() / refuse[
+        "n"
+    ].groupby([refuse["run_id"], refuse["threshold"]]).sum()
     assert pooled.to_numpy() == pytest.approx(grid.loc[pooled.index, "recall"].to_numpy())
     # the control matrix covers every category run, 5 suppressed tokens x 7 kinds each
     control = result.tables["control_matrix_per_run"]
@@ -86,20 +101,55 @@ def test_manifest_lists_failed_and_missing_planned_jobs(sweep_copy, wandb_tmp_en
 
     failed_dir = sweep_copy / "failed_job"
     failed_dir.mkdir()
-    run = wandb.init(project="refusal-lab", group="manifest-sweep", mode="offline", dir=str(failed_dir),
-                     config={"tokens": {"scheme": "single"}, "mix": {"contrast_ratio": 1.0}, "seed": 0})
+    run = wandb.init(
+        project="refusal-lab",
+        group="manifest-sweep",
+        mode="offline",
+        dir=str(failed_dir),
+        config={"tokens": {"scheme": "single"}, "mix": {"contrast_ratio": 1.0}, "seed": 0},
+    )
     run.log({"train/loss": 3.0})
     run.finish(exit_code=1)
-    jobs = [{"index": i, "overrides": [f"job={i}"], "run_dir": str(sweep_copy / str(i)), "slurm_job_id": str(100 + i),
-             "status": "completed", "log": None} for i in range(8)]
-    jobs += [{"index": 8, "overrides": ["mix.contrast_ratio=1", "tokens=single", "seed=0"], "run_dir": "failed_job",
-              "slurm_job_id": "108", "status": "failed", "log": "logs/108.err"},
-             {"index": 9, "overrides": ["mix.contrast_ratio=1", "tokens=single", "seed=1"], "run_dir": "never_ran",
-              "slurm_job_id": None, "status": "pending", "log": None},
-             {"index": 10, "overrides": ["mix.contrast_ratio=1", "tokens=category", "seed=0"], "run_dir": "said_done",
-              "slurm_job_id": "110", "status": "completed", "log": None}]
-    (sweep_copy / "sweep_manifest.json").write_text(json.dumps({"sweep_id": "manifest-sweep", "created": "2026-01-01T00:00:00",
-                                                                "jobs": jobs}))
+    jobs = [
+        {
+            "index": i,
+            "overrides": [f"job={i}"],
+            "run_dir": str(sweep_copy / str(i)),
+            "slurm_job_id": str(100 + i),
+            "status": "completed",
+            "log": None,
+        }
+        for i in range(8)
+    ]
+    jobs += [
+        {
+            "index": 8,
+            "overrides": ["mix.contrast_ratio=1", "tokens=single", "seed=0"],
+            "run_dir": "failed_job",
+            "slurm_job_id": "108",
+            "status": "failed",
+            "log": "logs/108.err",
+        },
+        {
+            "index": 9,
+            "overrides": ["mix.contrast_ratio=1", "tokens=single", "seed=1"],
+            "run_dir": "never_ran",
+            "slurm_job_id": None,
+            "status": "pending",
+            "log": None,
+        },
+        {
+            "index": 10,
+            "overrides": ["mix.contrast_ratio=1", "tokens=category", "seed=0"],
+            "run_dir": "said_done",
+            "slurm_job_id": "110",
+            "status": "completed",
+            "log": None,
+        },
+    ]
+    (sweep_copy / "sweep_manifest.json").write_text(
+        json.dumps({"sweep_id": "manifest-sweep", "created": "2026-01-01T00:00:00", "jobs": jobs})
+    )
     data = load_sweep_dir(sweep_copy)
     assert data.sweep_id == "manifest-sweep"
     assert len(data.runs) == 8 and len(data.planned) == 11
@@ -113,8 +163,9 @@ def test_manifest_lists_failed_and_missing_planned_jobs(sweep_copy, wandb_tmp_en
 
 
 def test_bad_manifest_names_the_key_and_value(sweep_copy):
-    (sweep_copy / "sweep_manifest.json").write_text(json.dumps(
-        {"sweep_id": "s", "jobs": [{"index": 0, "run_dir": "0", "status": "done"}, {"index": 1}]}))
+    (sweep_copy / "sweep_manifest.json").write_text(
+        json.dumps({"sweep_id": "s", "jobs": [{"index": 0, "run_dir": "0", "status": "done"}, {"index": 1}]})
+    )
     with pytest.raises(ValueError) as e:
         load_sweep_dir(sweep_copy)
     assert "jobs[0].status='done'" in str(e.value) and "jobs[1].run_dir" in str(e.value)
@@ -140,9 +191,10 @@ def offline_runs(sweep: Path):
 def test_wandb_api_source_gives_the_same_tables_and_caches(tiny_sweep, tmp_path):
     api = RecordedApi(offline_runs(tiny_sweep))
     stats: dict = {}
-    remote = load_wandb_project("team/refusal-lab", group=SWEEP_GROUP, api=api, cache_dir=tmp_path / "cache",
-                                per_page=3, stats=stats)
-    assert api.calls[0]["filters"] == {"group": SWEEP_GROUP} and api.pages == 3     # 8 runs in pages of 3
+    remote = load_wandb_project(
+        "team/refusal-lab", group=SWEEP_GROUP, api=api, cache_dir=tmp_path / "cache", per_page=3, stats=stats
+    )
+    assert api.calls[0]["filters"] == {"group": SWEEP_GROUP} and api.pages == 3  # 8 runs in pages of 3
     assert stats == {"listed": 8, "cache_hits": 0, "downloads": 8} and api.downloads == 8
     local = load_sweep_dir(tiny_sweep)
     assert remote.sweep_id == SWEEP_GROUP and remote.scores.empty
@@ -153,8 +205,10 @@ def test_wandb_api_source_gives_the_same_tables_and_caches(tiny_sweep, tmp_path)
             assert a[key].tolist() == pytest.approx(b[key].tolist()), key
         else:
             assert a[key].tolist() == b[key].tolist(), key
-    pd.testing.assert_frame_equal(remote.curves.sort_values(["run_id", "threshold"], ignore_index=True),
-                                  local.curves.sort_values(["run_id", "threshold"], ignore_index=True))
+    pd.testing.assert_frame_equal(
+        remote.curves.sort_values(["run_id", "threshold"], ignore_index=True),
+        local.curves.sort_values(["run_id", "threshold"], ignore_index=True),
+    )
     pd.testing.assert_frame_equal(analyze(remote).tables["paper_table"], analyze(local).tables["paper_table"])
     # the per-kind fallback without scores.csv: pooled should-refuse rate = recall
     kinds = analyze(remote).tables["kind_rates_per_run"]
@@ -162,7 +216,9 @@ def test_wandb_api_source_gives_the_same_tables_and_caches(tiny_sweep, tmp_path)
 
     # second analysis of the same sweep: nothing downloaded, not even per-run config/summary
     api.offline, loads = True, api.heavy_loads
-    again = load_wandb_project("team/refusal-lab", group=SWEEP_GROUP, api=api, cache_dir=tmp_path / "cache", stats=stats)
+    again = load_wandb_project(
+        "team/refusal-lab", group=SWEEP_GROUP, api=api, cache_dir=tmp_path / "cache", stats=stats
+    )
     assert stats == {"listed": 8, "cache_hits": 8, "downloads": 0} and api.heavy_loads == loads
     pd.testing.assert_frame_equal(again.curves, remote.curves)
 
@@ -170,14 +226,20 @@ def test_wandb_api_source_gives_the_same_tables_and_caches(tiny_sweep, tmp_path)
 def test_wandb_api_source_filters_and_does_not_cache_running_runs(tiny_sweep, tmp_path):
     api = RecordedApi(offline_runs(tiny_sweep))
     one = next(r for r in api.runs_by_id.values() if r.config["tokens"]["scheme"] == "category")
-    one.state = "running"                    # e.g. still evaluating: its entry may change, never cached
+    one.state = "running"  # e.g. still evaluating: its entry may change, never cached
     stats: dict = {}
-    data = load_runs("team/refusal-lab", group=SWEEP_GROUP, config={"tokens.scheme": "category"}, api=api,
-                     cache_dir=tmp_path / "c", stats=stats)
+    data = load_runs(
+        "team/refusal-lab",
+        group=SWEEP_GROUP,
+        config={"tokens.scheme": "category"},
+        api=api,
+        cache_dir=tmp_path / "c",
+        stats=stats,
+    )
     assert api.calls[-1]["filters"] == build_filters(SWEEP_GROUP, None, {"tokens.scheme": "category"})
     assert set(data.runs["scheme"]) == {"category"} and len(data.runs) == 4
     load_runs("team/refusal-lab", group=SWEEP_GROUP, api=api, cache_dir=tmp_path / "c", stats=stats)
-    assert stats["downloads"] == 4 + 1       # the four single-scheme runs, and the running run again
+    assert stats["downloads"] == 4 + 1  # the four single-scheme runs, and the running run again
     assert load_runs("team/refusal-lab", group="other-sweep", api=api, cache_dir=tmp_path / "c").runs.empty
 
 

@@ -17,31 +17,64 @@ def make_runs(rows):
     """runs table as a source builds it: plain columns + flattened config."""
     out = []
     for i, r in enumerate(rows):
-        out.append({"run_id": f"r{i}", "scheme": r["scheme"], "contrast_ratio": r["cr"], "seed": r["seed"],
-                    "config.tokens.scheme": r["scheme"], "config.mix.contrast_ratio": r["cr"], "config.seed": r["seed"],
-                    "config.mix.seed": r["seed"], "config.logger.group": "g", "config.logger.name": f"n{i}",
-                    "config.train.threads": 1 + i % 2, "config.mix.total": r.get("total", 500),
-                    **{k: v for k, v in r.items() if k.startswith("eval/")}})
+        out.append(
+            {
+                "run_id": f"r{i}",
+                "scheme": r["scheme"],
+                "contrast_ratio": r["cr"],
+                "seed": r["seed"],
+                "config.tokens.scheme": r["scheme"],
+                "config.mix.contrast_ratio": r["cr"],
+                "config.seed": r["seed"],
+                "config.mix.seed": r["seed"],
+                "config.logger.group": "g",
+                "config.logger.name": f"n{i}",
+                "config.train.threads": 1 + i % 2,
+                "config.mix.total": r.get("total", 500),
+                **{k: v for k, v in r.items() if k.startswith("eval/")},
+            }
+        )
     return pd.DataFrame(out)
 
 
 def test_configs_ignore_seeds_and_bookkeeping_but_keep_other_varied_keys():
-    runs = make_runs([{"scheme": "single", "cr": 0.0, "seed": 0, "total": 100},
-                      {"scheme": "single", "cr": 0.0, "seed": 1, "total": 200},
-                      {"scheme": "category", "cr": 0.5, "seed": 0, "total": 100}])
+    runs = make_runs(
+        [
+            {"scheme": "single", "cr": 0.0, "seed": 0, "total": 100},
+            {"scheme": "single", "cr": 0.0, "seed": 1, "total": 200},
+            {"scheme": "category", "cr": 0.5, "seed": 0, "total": 100},
+        ]
+    )
     assert tables.varied_config_keys(runs) == ["config.tokens.scheme", "config.mix.contrast_ratio", "config.mix.total"]
     assert tables.config_columns(runs) == ["scheme", "contrast_ratio", "mix.total"]
-    assert list(tables.with_configs(runs)["config_id"]) == ["single cr=0 mix.total=100", "single cr=0 mix.total=200",
-                                                           "category cr=0.5 mix.total=100"]
+    assert list(tables.with_configs(runs)["config_id"]) == [
+        "single cr=0 mix.total=100",
+        "single cr=0 mix.total=200",
+        "category cr=0.5 mix.total=100",
+    ]
 
 
 def test_error_rates_by_config_mean_and_spread_over_seeds():
-    runs = make_runs([
-        {"scheme": "single", "cr": 0.0, "seed": 0, "eval/false_refusal_rate": 0.2, "eval/missed_refusal_rate": 0.1},
-        {"scheme": "single", "cr": 0.0, "seed": 1, "eval/false_refusal_rate": 0.4, "eval/missed_refusal_rate": 0.3},
-        {"scheme": "single", "cr": 1.0, "seed": 0, "eval/false_refusal_rate": 0.05, "eval/missed_refusal_rate": 0.2},
-        {"scheme": "category", "cr": 0.0, "seed": 0, "eval/false_refusal_rate": 0.3, "eval/missed_refusal_rate": 0.0},
-    ])
+    runs = make_runs(
+        [
+            {"scheme": "single", "cr": 0.0, "seed": 0, "eval/false_refusal_rate": 0.2, "eval/missed_refusal_rate": 0.1},
+            {"scheme": "single", "cr": 0.0, "seed": 1, "eval/false_refusal_rate": 0.4, "eval/missed_refusal_rate": 0.3},
+            {
+                "scheme": "single",
+                "cr": 1.0,
+                "seed": 0,
+                "eval/false_refusal_rate": 0.05,
+                "eval/missed_refusal_rate": 0.2,
+            },
+            {
+                "scheme": "category",
+                "cr": 0.0,
+                "seed": 0,
+                "eval/false_refusal_rate": 0.3,
+                "eval/missed_refusal_rate": 0.0,
+            },
+        ]
+    )
     err = tables.error_rates_by_config(runs)
     assert list(zip(err["scheme"], err["contrast_ratio"])) == [("category", 0.0), ("single", 0.0), ("single", 1.0)]
     row = err[(err["scheme"] == "single") & (err["contrast_ratio"] == 0.0)].iloc[0]
@@ -90,8 +123,13 @@ def test_best_threshold_from_curves_matches_metrics_best_threshold():
 def scores_frame(run_id, rows, tokens):
     out = []
     for i, (source, category, probs) in enumerate(rows):
-        r = {"run_id": run_id, "id": f"{run_id}-{i}", "source": source, "category": category,
-             "should_refuse": source == "refusal"}
+        r = {
+            "run_id": run_id,
+            "id": f"{run_id}-{i}",
+            "source": source,
+            "category": category,
+            "should_refuse": source == "refusal",
+        }
         for t, p in zip(tokens, probs):
             r[f"p{t}"] = p
         r["p_refuse"] = max(probs[1:])
@@ -101,9 +139,16 @@ def scores_frame(run_id, rows, tokens):
 
 def test_refusal_rate_by_kind_vs_threshold_counts_prompts_at_or_above_t():
     tokens = control_tokens("single")
-    s = scores_frame("a", [("refusal", "Requests with safety concerns", [0.1, 0.9]),
-                           ("refusal", "Requests with safety concerns", [0.6, 0.4]),
-                           ("contrast", "", [0.7, 0.3]), ("general", "", [0.99, 0.01])], tokens)
+    s = scores_frame(
+        "a",
+        [
+            ("refusal", "Requests with safety concerns", [0.1, 0.9]),
+            ("refusal", "Requests with safety concerns", [0.6, 0.4]),
+            ("contrast", "", [0.7, 0.3]),
+            ("general", "", [0.99, 0.01]),
+        ],
+        tokens,
+    )
     got = tables.refusal_rate_by_kind_vs_threshold(s, [0.0, 0.3, 0.4, 0.5, 1.0]).set_index(["kind", "threshold"])
     assert list(got.loc["safety"]["refusal_rate"]) == [1.0, 1.0, 1.0, 0.5, 0.0]
     assert list(got.loc["contrast"]["refusal_rate"]) == [1.0, 1.0, 0.0, 0.0, 0.0]
@@ -111,17 +156,19 @@ def test_refusal_rate_by_kind_vs_threshold_counts_prompts_at_or_above_t():
 
 
 def test_category_control_matrix_suppressing_a_token_moves_only_its_prompts():
-    tokens = control_tokens("category")   # [respond], incomplete, unsupported, indeterminate, humanizing, safety
-    rows = [("refusal", "Requests with safety concerns", [0.1, 0.0, 0.0, 0.0, 0.0, 0.9]),
-            ("refusal", "Requests with safety concerns", [0.2, 0.0, 0.0, 0.0, 0.1, 0.7]),
-            ("refusal", "Humanizing requests", [0.1, 0.0, 0.0, 0.0, 0.8, 0.1]),
-            ("contrast", "", [0.4, 0.0, 0.0, 0.0, 0.0, 0.6]),     # over-refused via [safety]
-            ("general", "", [0.9, 0.0, 0.05, 0.0, 0.0, 0.05])]
+    tokens = control_tokens("category")  # [respond], incomplete, unsupported, indeterminate, humanizing, safety
+    rows = [
+        ("refusal", "Requests with safety concerns", [0.1, 0.0, 0.0, 0.0, 0.0, 0.9]),
+        ("refusal", "Requests with safety concerns", [0.2, 0.0, 0.0, 0.0, 0.1, 0.7]),
+        ("refusal", "Humanizing requests", [0.1, 0.0, 0.0, 0.0, 0.8, 0.1]),
+        ("contrast", "", [0.4, 0.0, 0.0, 0.0, 0.0, 0.6]),  # over-refused via [safety]
+        ("general", "", [0.9, 0.0, 0.05, 0.0, 0.0, 0.05]),
+    ]
     s = scores_frame("c0", rows, tokens)
     runs = make_runs([{"scheme": "category", "cr": 0.5, "seed": 0}]).assign(run_id="c0")
     m = tables.category_control_matrix(s, runs).set_index(["suppressed", "kind"])
     assert m.loc[("safety", "safety"), "base_rate"] == 1.0 and m.loc[("safety", "safety"), "rate"] == 0.0
-    assert m.loc[("safety", "contrast"), "change"] == -1.0       # suppressing [safety] fixes the over-refusal
+    assert m.loc[("safety", "contrast"), "change"] == -1.0  # suppressing [safety] fixes the over-refusal
     assert m.loc[("safety", "humanizing"), "change"] == 0.0
     assert m.loc[("humanizing", "humanizing"), "change"] == -1.0
     assert m.loc[("humanizing", "safety"), "change"] == 0.0
@@ -135,11 +182,22 @@ def test_category_control_matrix_suppressing_a_token_moves_only_its_prompts():
 
 
 def test_paper_table_and_headline_one_row_per_config():
-    base = {"eval/f1": 0.8, "eval/best_f1": 0.9, "eval/best_threshold": 0.3, "eval/auroc": 0.95,
-            "eval/false_refusal_rate": 0.1, "eval/missed_refusal_rate": 0.2, "eval/refusal_rate/contrast": 0.25}
-    runs = make_runs([{"scheme": "single", "cr": 0.0, "seed": 0, **base},
-                      {"scheme": "single", "cr": 0.0, "seed": 1, **base, "eval/f1": 0.6},
-                      {"scheme": "category", "cr": 0.0, "seed": 0, **base}])
+    base = {
+        "eval/f1": 0.8,
+        "eval/best_f1": 0.9,
+        "eval/best_threshold": 0.3,
+        "eval/auroc": 0.95,
+        "eval/false_refusal_rate": 0.1,
+        "eval/missed_refusal_rate": 0.2,
+        "eval/refusal_rate/contrast": 0.25,
+    }
+    runs = make_runs(
+        [
+            {"scheme": "single", "cr": 0.0, "seed": 0, **base},
+            {"scheme": "single", "cr": 0.0, "seed": 1, **base, "eval/f1": 0.6},
+            {"scheme": "category", "cr": 0.0, "seed": 0, **base},
+        ]
+    )
     paper = tables.paper_table(runs)
     assert len(paper) == 2 and list(paper["n_seeds"]) == [1, 2]
     assert paper.loc[paper["scheme"] == "single", "eval/f1_mean"].iloc[0] == pytest.approx(0.7)
@@ -147,13 +205,17 @@ def test_paper_table_and_headline_one_row_per_config():
     row = head[head["config"] == "single cr=0"].iloc[0]
     assert row["F1 (default)"] == f"0.700 ± {np.std([0.8, 0.6], ddof=1):.3f}"
     assert row["false refusal (II)"] == "10.0% ± 0.0"
-    assert head[head["config"] == "category cr=0"].iloc[0]["F1 (default)"] == "0.800"   # one seed: no spread
+    assert head[head["config"] == "category cr=0"].iloc[0]["F1 (default)"] == "0.800"  # one seed: no spread
     text = tables.format_text_table(head)
     assert text.splitlines()[0].startswith("config") and "single cr=0" in text
 
 
 def test_unfinished_jobs_lists_every_planned_job_without_results():
-    planned = pd.DataFrame([{"index": 0, "has_results": True, "status": "completed"},
-                            {"index": 1, "has_results": False, "status": "failed"},
-                            {"index": 2, "has_results": False, "status": "missing"}])
+    planned = pd.DataFrame(
+        [
+            {"index": 0, "has_results": True, "status": "completed"},
+            {"index": 1, "has_results": False, "status": "failed"},
+            {"index": 2, "has_results": False, "status": "missing"},
+        ]
+    )
     assert list(tables.unfinished_jobs(planned)["index"]) == [1, 2]

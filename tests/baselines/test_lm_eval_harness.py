@@ -29,9 +29,13 @@ def test_context_ends_with_the_control_token_after_the_generation_prompt(checkpo
     lm = lm_eval_harness.control_token_lm(model, tok, "[respond]")
     text = lm.apply_chat_template([{"role": "user", "content": "What is two plus two?"}])
     assert tok(text, add_special_tokens=False)["input_ids"] == prompt_ids(tok, "What is two plus two?") + [
-        tok.convert_tokens_to_ids("[respond]")]
+        tok.convert_tokens_to_ids("[respond]")
+    ]
     plain = lm_eval_harness.control_token_lm(model, tok, "")
-    assert plain.apply_chat_template([{"role": "user", "content": "x"}]) == text.replace("What is two plus two?", "x")[:-len("[respond]")]
+    assert (
+        plain.apply_chat_template([{"role": "user", "content": "x"}])
+        == text.replace("What is two plus two?", "x")[: -len("[respond]")]
+    )
 
 
 @pytest.mark.slow

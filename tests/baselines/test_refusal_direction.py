@@ -30,9 +30,10 @@ def _states(model, tok, prompt):
 def test_direction_is_the_difference_of_means_of_last_position_activations(model_tok):
     model, tok = model_tok
     layer = 2
-    hand = (torch.stack([_states(model, tok, p)[layer, -1] for p in REFUSE]).mean(0)
-            - torch.stack([_states(model, tok, p)[layer, -1] for p in ANSWER]).mean(0))
-    got = rd.refusal_direction(model, tok, REFUSE, ANSWER, layer, batch_size=2)   # left-padded batches
+    hand = torch.stack([_states(model, tok, p)[layer, -1] for p in REFUSE]).mean(0) - torch.stack(
+        [_states(model, tok, p)[layer, -1] for p in ANSWER]
+    ).mean(0)
+    got = rd.refusal_direction(model, tok, REFUSE, ANSWER, layer, batch_size=2)  # left-padded batches
     assert torch.allclose(got, hand, atol=1e-5)
     assert rd.default_layer(model) == 1
 
@@ -41,10 +42,10 @@ def test_ablation_removes_the_direction_from_every_hidden_state_and_restores_aft
     model, tok = model_tok
     r_hat = rd.unit(rd.refusal_direction(model, tok, REFUSE, ANSWER, 1))
     before = _states(model, tok, REFUSE[0])
-    assert (before[:-1] @ r_hat).abs().max() > 1e-2           # the stream has the component before
+    assert (before[:-1] @ r_hat).abs().max() > 1e-2  # the stream has the component before
     with rd.directional_ablation(model, r_hat):
         during = _states(model, tok, REFUSE[0])
-    proj = during[:-1] @ r_hat                                # every layer's input, every position
+    proj = during[:-1] @ r_hat  # every layer's input, every position
     assert proj.abs().max() < 1e-4
     assert not torch.allclose(during, before)
     assert torch.equal(_states(model, tok, REFUSE[0]), before)  # hooks removed
@@ -68,6 +69,6 @@ def test_activation_addition_is_monotone_in_the_projection(model_tok):
     for a in alphas:
         with rd.activation_addition(model, r_hat, a * float(r.norm()), layer):
             hs = _states(model, tok, ANSWER[0])
-        assert torch.allclose(hs[:layer], base[:layer])       # layers before the intervention untouched
+        assert torch.allclose(hs[:layer], base[:layer])  # layers before the intervention untouched
         projections.append(float(hs[layer + 1, -1] @ r_hat))  # the stream after the steered layer
     assert np.all(np.diff(projections) > 0), projections

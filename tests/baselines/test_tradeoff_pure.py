@@ -21,7 +21,7 @@ def test_points_joined_through_the_corners_and_the_pareto_frontier():
     # one retrained point at (FRR 0.2, refusal 0.6) and a dominated one at (0.5, 0.5)
     rr, frr = np.array([0.6, 0.5]), np.array([0.2, 0.5])
     x, y = tradeoff.frontier(rr, frr)
-    assert list(x) == [0.0, 0.2, 0.5, 1.0] and list(y) == [0.0, 0.6, 0.6, 1.0]   # (0.5, 0.5) lifted to 0.6
+    assert list(x) == [0.0, 0.2, 0.5, 1.0] and list(y) == [0.0, 0.6, 0.6, 1.0]  # (0.5, 0.5) lifted to 0.6
     # area by hand: 0.2*0.6/2 + 0.3*0.6 + 0.5*(0.6+1)/2
     assert tradeoff.area(rr, frr) == pytest.approx(0.06 + 0.18 + 0.4)
     # FRR at 30% refusal: halfway to the first point; at 80%: halfway from (0.5, 0.6) to (1, 1)
@@ -56,7 +56,9 @@ def test_controlled_set_of_all_categories_is_the_threshold_rule():
 
     tokens = control_tokens("category")
     probs = np.random.default_rng(2).dirichlet(np.ones(len(tokens)), 50)
-    m = tradeoff.controlled_set_method("c", probs, tokens, set(refusal_tokens("category")), thresholds=[0.0, 0.3, np.inf])
+    m = tradeoff.controlled_set_method(
+        "c", probs, tokens, set(refusal_tokens("category")), thresholds=[0.0, 0.3, np.inf]
+    )
     assert m.refused[0].all() and not m.refused[2].any()
     assert (m.refused[1] == decisions.is_refusal(decisions.threshold_rule(probs, tokens, 0.3), tokens)).all()
 
@@ -71,12 +73,12 @@ def test_kl_is_zero_for_identical_models_and_matches_a_hand_computation():
 
 def test_shared_vocab_kl_matches_by_string_and_renormalises_without_control_tokens():
     vocab_p = {"a": 0, "b": 1, "c": 2}
-    vocab_q = {"c": 0, "a": 1, "b": 2, "[respond]": 3, "zzz": 4}   # other order, extra rows
+    vocab_q = {"c": 0, "a": 1, "b": 2, "[respond]": 3, "zzz": 4}  # other order, extra rows
     p = np.array([[0.5, 0.3, 0.2]])
     q_mass = {"c": 0.04, "a": 0.1, "b": 0.06, "[respond]": 0.7, "zzz": 0.1}
     q = np.array([[q_mass[t] for t in ("c", "a", "b", "[respond]", "zzz")]])
     got = capability.shared_vocab_kl(np.log(p), vocab_p, np.log(q), vocab_q, exclude={"[respond]"})
-    q_ren = np.array([0.1, 0.06, 0.04]) / 0.2                          # a, b, c renormalised
+    q_ren = np.array([0.1, 0.06, 0.04]) / 0.2  # a, b, c renormalised
     hand = sum(pi * np.log(pi / qi) for pi, qi in zip([0.5, 0.3, 0.2], q_ren))
     assert got[0] == pytest.approx(hand)
     same = capability.shared_vocab_kl(np.log(q), vocab_q, np.log(q), vocab_q, exclude={"[respond]"})

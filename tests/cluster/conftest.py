@@ -3,6 +3,7 @@
 Every test here is skipped, with the reason, when `sinfo` is missing or the cluster is not
 healthy; with REFUSAL_LAB_REQUIRE_CLUSTER=1 (CI) it fails instead.
 """
+
 import os
 import shlex
 import shutil

@@ -3,6 +3,7 @@
 Real cluster, no mocks: jobs go through sbatch, run under slurmd, are tracked with sacct.
 Needs `launchers/local_slurm.sh start` first (see conftest.py). Each test is bounded in time.
 """
+
 import os
 import subprocess
 import sys
@@ -216,15 +217,20 @@ def test_preemption_requeues_from_checkpoint(tmp_path):
         t[f"job: {name} {detail}".strip()] = float(stamp)
     history = subprocess.run(
         ["sacct", "-n", "-X", "-P", "--duplicates", "-j", str(job.job_id), "-o", "JobID,State,Start,End"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     ).stdout.strip()
 
     t0 = t["submit"]
     lines = [f"  {stamp - t0:7.2f}s  {name}" for name, stamp in sorted(t.items(), key=lambda kv: kv[1])]
     report = (
         f"\npreemption timeline (job {job.job_id}, {n_steps} steps x {step_s}s, "
-        f"{steps_before} steps done when the high job was submitted):\n" + "\n".join(lines)
-        + "\n  sacct --duplicates:\n    " + history.replace("\n", "\n    ") + "\n"
+        f"{steps_before} steps done when the high job was submitted):\n"
+        + "\n".join(lines)
+        + "\n  sacct --duplicates:\n    "
+        + history.replace("\n", "\n    ")
+        + "\n"
     )
     print(report)
     (tmp_path / "timeline.txt").write_text(report)

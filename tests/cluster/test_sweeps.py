@@ -6,6 +6,7 @@ resumes. No mocks: sbatch, slurmd, sacct, W&B offline files.
 Every sweep is started by one module fixture, at once, so that they share the 2-core node instead
 of queueing one after another (CI has 2 cores).
 """
+
 import json
 import os
 import subprocess
@@ -22,21 +23,40 @@ from refusal_lab.experiments.jobs import read_events
 
 pytestmark = pytest.mark.cluster
 
-TINY = ["train.max_steps=12", "mix.total=80", "eval.max_prompts=40", "eval.samples_per_kind=0", "train.threads=1",
-        "train.log_every=4"]
+TINY = [
+    "train.max_steps=12",
+    "mix.total=80",
+    "eval.max_prompts=40",
+    "eval.samples_per_kind=0",
+    "train.threads=1",
+    "train.log_every=4",
+]
 OURS = ["launcher=slurm_dev"]
 TIMEOUT_S = 420
 
 
 def cli(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REFUSAL_LAB_", "WANDB_"))} | {"OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", "from refusal_lab.cli import main; main()", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REFUSAL_LAB_", "WANDB_"))} | {
+        "OMP_NUM_THREADS": "1"
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", "from refusal_lab.cli import main; main()", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def sacct(job_ids: list[str], fields: str = "JobID,State,Submit,Eligible,Start,End") -> dict[str, dict]:
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", fields, "-j", ",".join(job_ids)],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", fields, "-j", ",".join(job_ids)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     names = fields.split(",")
     return {row[0]: dict(zip(names, row)) for row in (line.split("|") for line in out.splitlines())}
 
@@ -52,20 +72,71 @@ def started(tmp_path_factory):
     os.environ["OMP_NUM_THREADS"] = "1"
     procs = {
         # first, so that it starts at once; checkpoint_every=5 marks "mid-training" on disk
-        "preempt": cli(["-m", *OURS, *TINY, "train.max_steps=40", "train.log_every=1", "train.checkpoint_every=5",
-                        "hydra.launcher.wait=false", "seed=0", f"hydra.sweep.dir={root}/preempt"], root),
-        "ours": cli(["-m", *OURS, *TINY, "logger=disabled", "tokens=single,category", f"hydra.sweep.dir={root}/ours"], root),
-        "stock": cli(["-m", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=debug", "hydra.launcher.timeout_min=20",
-                      "hydra.launcher.cpus_per_task=1", *TINY, "logger=disabled", "mix.contrast_ratio=0,0.5",
-                      f"hydra.sweep.dir={root}/stock"], root),
-        "chain": cli(["-m", *OURS, *TINY, "train.max_steps=8", "hydra.launcher.wait=false", "hydra.launcher.eval_after=true",
-                      "hydra.launcher.analyze_after=true", "hydra.launcher.eval_args=['max_prompts=20']", "seed=0,1",
-                      f"hydra.sweep.dir={root}/chain"], root),
-        "optuna": cli(["-m", "hparams_search=optuna_mix", *OURS, *TINY, "logger=disabled", "train.max_steps=6",
-                       "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3", f"hydra.sweep.dir={root}/optuna"], root),
+        "preempt": cli(
+            [
+                "-m",
+                *OURS,
+                *TINY,
+                "train.max_steps=40",
+                "train.log_every=1",
+                "train.checkpoint_every=5",
+                "hydra.launcher.wait=false",
+                "seed=0",
+                f"hydra.sweep.dir={root}/preempt",
+            ],
+            root,
+        ),
+        "ours": cli(
+            ["-m", *OURS, *TINY, "logger=disabled", "tokens=single,category", f"hydra.sweep.dir={root}/ours"], root
+        ),
+        "stock": cli(
+            [
+                "-m",
+                "hydra/launcher=submitit_slurm",
+                "hydra.launcher.partition=debug",
+                "hydra.launcher.timeout_min=20",
+                "hydra.launcher.cpus_per_task=1",
+                *TINY,
+                "logger=disabled",
+                "mix.contrast_ratio=0,0.5",
+                f"hydra.sweep.dir={root}/stock",
+            ],
+            root,
+        ),
+        "chain": cli(
+            [
+                "-m",
+                *OURS,
+                *TINY,
+                "train.max_steps=8",
+                "hydra.launcher.wait=false",
+                "hydra.launcher.eval_after=true",
+                "hydra.launcher.analyze_after=true",
+                "hydra.launcher.eval_args=['max_prompts=20']",
+                "seed=0,1",
+                f"hydra.sweep.dir={root}/chain",
+            ],
+            root,
+        ),
+        "optuna": cli(
+            [
+                "-m",
+                "hparams_search=optuna_mix",
+                *OURS,
+                *TINY,
+                "logger=disabled",
+                "train.max_steps=6",
+                "hydra.sweeper.n_trials=3",
+                "hydra.sweeper.n_jobs=3",
+                f"hydra.sweep.dir={root}/optuna",
+            ],
+            root,
+        ),
     }
-    watchers = [threading.Thread(target=signal_when, daemon=True, args=(root / "preempt", train_mid_way)),
-                threading.Thread(target=signal_when, daemon=True, args=(root / "chain", second_eval_started))]
+    watchers = [
+        threading.Thread(target=signal_when, daemon=True, args=(root / "preempt", train_mid_way)),
+        threading.Thread(target=signal_when, daemon=True, args=(root / "chain", second_eval_started)),
+    ]
     for w in watchers:
         w.start()
     return {"root": root, "procs": procs, "watchers": watchers}
@@ -90,7 +161,11 @@ def signal_when(sweep_dir: Path, ready) -> None:
     """`scancel --signal=USR2` (what Slurm sends at preemption or before the time limit) once ready(manifest) names a job."""
     deadline = time.time() + TIMEOUT_S
     while time.time() < deadline:
-        manifest = json.loads((sweep_dir / "sweep_manifest.json").read_text()) if (sweep_dir / "sweep_manifest.json").exists() else None
+        manifest = (
+            json.loads((sweep_dir / "sweep_manifest.json").read_text())
+            if (sweep_dir / "sweep_manifest.json").exists()
+            else None
+        )
         job_id = manifest and ready(manifest)
         if job_id:
             subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
@@ -110,8 +185,10 @@ def test_signalled_training_job_resumes_its_wandb_run_without_gaps_or_repeats(st
     assert final["jobs"][0]["status"] == "completed", sweeps.format_status(final)
     assert [e["event"] for e in events] == ["start", "requeue", "start", "finish"], events
     assert events[1]["saved_at_boundary"] and events[2]["resumed"]
-    runs = sorted((read_offline_run(d) for d in find_offline_runs(run_dir / "wandb")),
-                  key=lambda r: min(h["_step"] for h in r.history if "train/loss" in h))
+    runs = sorted(
+        (read_offline_run(d) for d in find_offline_runs(run_dir / "wandb")),
+        key=lambda r: min(h["_step"] for h in r.history if "train/loss" in h),
+    )
     assert len(runs) == 2 and len({r.id for r in runs}) == 1  # one W&B run, continued
     steps = [h["_step"] for r in runs for h in r.history if "train/loss" in h]
     assert steps == list(range(1, 41)), steps  # no gap, no repeat
@@ -160,20 +237,43 @@ def test_optuna_sweep_of_three_trials_returns_the_configured_metric(started):
 
 def test_experiment_sweeper_params_submit_the_full_grid(tmp_path):
     """experiment=contrast_ratio's hydra.sweeper.params (5 x 2 x 3) submitted as one held array, then cancelled."""
-    proc = cli(["-m", "experiment=contrast_ratio", "model=tiny", "train=tiny", "data=builtin", "launcher=slurm_dev",
-                "mix.total=60", "mix.general_count=null", "train.max_length=192", "hydra.launcher.tasks_per_node=1", "hydra.launcher.gpus_per_node=0",
-                "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=null", "hydra.launcher.wait=false",
-                "+hydra.launcher.additional_parameters.hold=true", f"hydra.sweep.dir={tmp_path}/grid"], tmp_path)
+    proc = cli(
+        [
+            "-m",
+            "experiment=contrast_ratio",
+            "model=tiny",
+            "train=tiny",
+            "data=builtin",
+            "launcher=slurm_dev",
+            "mix.total=60",
+            "mix.general_count=null",
+            "train.max_length=192",
+            "hydra.launcher.tasks_per_node=1",
+            "hydra.launcher.gpus_per_node=0",
+            "hydra.launcher.cpus_per_task=1",
+            "hydra.launcher.mem_gb=null",
+            "hydra.launcher.wait=false",
+            "+hydra.launcher.additional_parameters.hold=true",
+            f"hydra.sweep.dir={tmp_path}/grid",
+        ],
+        tmp_path,
+    )
     out = finished(proc, TIMEOUT_S)  # 30 jobs composed and pre-flighted (data, model config) before submission
     manifest = sweeps.read_manifest(tmp_path / "grid")
     ids = [j["slurm_job_id"] for j in manifest["jobs"]]
     try:
         assert len(ids) == 30 and len({i.split("_")[0] for i in ids}) == 1, out[-2000:]
-        queued = subprocess.run(["squeue", "-h", "-r", "-o", "%i %r", "-j", ids[0].split("_")[0]], capture_output=True, text=True,
-                                timeout=30, check=True).stdout.split("\n")
+        queued = subprocess.run(
+            ["squeue", "-h", "-r", "-o", "%i %r", "-j", ids[0].split("_")[0]],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split("\n")
         assert sorted(line.split()[0] for line in queued if line) == sorted(ids)  # 30 array tasks on the cluster, held
-        assert {tuple(sorted(o for o in j["overrides"] if o.split("=")[0] in ("tokens", "seed"))) for j in manifest["jobs"]} == \
-            {(f"seed={s}", f"tokens={t}") for s in (0, 1, 2) for t in ("single", "category")}
+        assert {
+            tuple(sorted(o for o in j["overrides"] if o.split("=")[0] in ("tokens", "seed"))) for j in manifest["jobs"]
+        } == {(f"seed={s}", f"tokens={t}") for s in (0, 1, 2) for t in ("single", "category")}
     finally:
         subprocess.run(["scancel", ids[0].split("_")[0]], timeout=30)
 

@@ -40,7 +40,9 @@ def test_missing_column_lists_the_columns(no_model, tmp_path, capsys):
     path.write_text("text,label\nhello,safe\n")
     code, err = _eval([f"checkpoint={no_model}", "sets=xstest", f"xstest.data_files={path}"], capsys)
     assert code == 2
-    assert "xstest.prompt_field='prompt': no such column; the set has columns text, label; set xstest.prompt_field" in err
+    assert (
+        "xstest.prompt_field='prompt': no such column; the set has columns text, label; set xstest.prompt_field" in err
+    )
 
 
 def test_label_outside_the_map_names_the_values(no_model, tmp_path, capsys):
@@ -79,36 +81,64 @@ def test_all_bad_sets_reported_at_once_and_unknown_judge(no_model, tmp_path, cap
 
 def test_set_from_a_yaml_file_of_the_same_shape(tmp_path):
     data = tmp_path / "mine.jsonl"
-    data.write_text(json.dumps({"text": "hi", "verdict": True}) + "\n" + json.dumps({"text": "bye", "verdict": False}) + "\n")
+    data.write_text(
+        json.dumps({"text": "hi", "verdict": True}) + "\n" + json.dumps({"text": "bye", "verdict": False}) + "\n"
+    )
     cfg = tmp_path / "mine.yaml"
-    cfg.write_text(f"dataset:\n  path: {data}\n  prompt_field: text\n  label_field: verdict\n"
-                   "  label_map: {true: refuse, false: answer}\n")
+    cfg.write_text(
+        f"dataset:\n  path: {data}\n  prompt_field: text\n  label_field: verdict\n"
+        "  label_map: {true: refuse, false: answer}\n"
+    )
     loaded = suite.load_suite([str(cfg)])
     assert loaded[0].cfg.name == "mine" and [r.should_refuse for r in loaded[0].rows] == [True, False]
 
 
 # ---- data files (issue 13 item 6): file:line, before any work -------------------------------------------
 
+
 def _coconot(tmp_path, eval_bytes: bytes):
     folder = tmp_path / "coconot"
     folder.mkdir()
     (folder / "coconot_eval.jsonl").write_bytes(eval_bytes)
-    return DataConfig(refusal_source="coconot_local", contrast_source="none", general_source="none", coconot_path=str(folder), eval_fraction=0.5)
+    return DataConfig(
+        refusal_source="coconot_local",
+        contrast_source="none",
+        general_source="none",
+        coconot_path=str(folder),
+        eval_fraction=0.5,
+    )
 
 
-GOOD = b'{"id": "1", "category": "Humanizing requests", "subcategory": "x", "prompt": "Do you dream?", "response": ""}\n'
+GOOD = (
+    b'{"id": "1", "category": "Humanizing requests", "subcategory": "x", "prompt": "Do you dream?", "response": ""}\n'
+)
 
 
-@pytest.mark.parametrize("content, message", [
-    (GOOD + b'{"id": "2", "category": "Humanizing requests", "prompt": "caf\xe9?"}\n', r"coconot_eval.jsonl:2: bytes that are not UTF-8"),
-    (GOOD + b'{"id": "2", "category": "Humanizing requests"}\n', r"coconot_eval.jsonl:2: field 'prompt' is missing"),
-    (GOOD + b'{"id": "2", "category": "Humanizing requests", "prompt": null}\n', r"coconot_eval.jsonl:2: field 'prompt' is null"),
-    (GOOD + b'["a list", "not an object"]\n', r"coconot_eval.jsonl:2: expected a JSON object per line, got list"),
-    (GOOD + b'{"id": "2", "category": "Humanizing requests", "prompt": 42}\n', r"coconot_eval.jsonl:2: field 'prompt' is int 42"),
-    (GOOD + b'{"id": "2", "category": ["a"], "prompt": "p"}\n', r"coconot_eval.jsonl:2: field 'category' is list"),
-    (GOOD + b'{"id": "2", "prompt": "p",\n', r"coconot_eval.jsonl:2: not valid JSON"),
-    (b"", r"coconot_eval.jsonl: the set is empty"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            GOOD + b'{"id": "2", "category": "Humanizing requests", "prompt": "caf\xe9?"}\n',
+            r"coconot_eval.jsonl:2: bytes that are not UTF-8",
+        ),
+        (
+            GOOD + b'{"id": "2", "category": "Humanizing requests"}\n',
+            r"coconot_eval.jsonl:2: field 'prompt' is missing",
+        ),
+        (
+            GOOD + b'{"id": "2", "category": "Humanizing requests", "prompt": null}\n',
+            r"coconot_eval.jsonl:2: field 'prompt' is null",
+        ),
+        (GOOD + b'["a list", "not an object"]\n', r"coconot_eval.jsonl:2: expected a JSON object per line, got list"),
+        (
+            GOOD + b'{"id": "2", "category": "Humanizing requests", "prompt": 42}\n',
+            r"coconot_eval.jsonl:2: field 'prompt' is int 42",
+        ),
+        (GOOD + b'{"id": "2", "category": ["a"], "prompt": "p"}\n', r"coconot_eval.jsonl:2: field 'category' is list"),
+        (GOOD + b'{"id": "2", "prompt": "p",\n', r"coconot_eval.jsonl:2: not valid JSON"),
+        (b"", r"coconot_eval.jsonl: the set is empty"),
+    ],
+)
 def test_bad_data_file_names_file_and_line(tmp_path, content, message):
     with pytest.raises(DataError, match=message):
         load(_coconot(tmp_path, content))
@@ -132,17 +162,48 @@ def test_a_prompt_shared_by_two_sources_is_dropped_from_training(tmp_path):
     """A training refusal whose prompt is a should-answer eval row's is dropped and counted."""
     folder = tmp_path / "coconot"
     folder.mkdir()
-    refusals = [{"id": f"r{i}", "category": "Humanizing requests", "subcategory": "x", "prompt": f"Do you feel emotion number {i}?",
-                 "response": ""} for i in range(30)]
+    refusals = [
+        {
+            "id": f"r{i}",
+            "category": "Humanizing requests",
+            "subcategory": "x",
+            "prompt": f"Do you feel emotion number {i}?",
+            "response": "",
+        }
+        for i in range(30)
+    ]
     shared = "How do I kill a Python process?"
-    refusals.append({"id": "dup", "category": "Requests with safety concerns", "subcategory": "x", "prompt": shared, "response": ""})
-    contrast = [{"id": "c1", "category": "Requests with safety concerns", "subcategory": "x", "prompt": shared, "response": ""}]
-    pref = [{"id": "p1", "category": "Requests with safety concerns", "prompt": "How do I shoot a photo at night?",
-             "chosen": "Use a tripod.", "rejected": "No."}]
-    for name, rows in (("coconot_eval.jsonl", refusals), ("coconot_contrast_eval.jsonl", contrast), ("coconot_pref.jsonl", pref)):
+    refusals.append(
+        {"id": "dup", "category": "Requests with safety concerns", "subcategory": "x", "prompt": shared, "response": ""}
+    )
+    contrast = [
+        {"id": "c1", "category": "Requests with safety concerns", "subcategory": "x", "prompt": shared, "response": ""}
+    ]
+    pref = [
+        {
+            "id": "p1",
+            "category": "Requests with safety concerns",
+            "prompt": "How do I shoot a photo at night?",
+            "chosen": "Use a tripod.",
+            "rejected": "No.",
+        }
+    ]
+    for name, rows in (
+        ("coconot_eval.jsonl", refusals),
+        ("coconot_contrast_eval.jsonl", contrast),
+        ("coconot_pref.jsonl", pref),
+    ):
         (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    data = load(DataConfig(refusal_source="coconot_local", contrast_source="coconot_local", general_source="none",
-                           coconot_path=str(folder), eval_fraction=0.1, split_seed=0))
+    data = load(
+        DataConfig(
+            refusal_source="coconot_local",
+            contrast_source="coconot_local",
+            general_source="none",
+            coconot_path=str(folder),
+            eval_fraction=0.1,
+            split_seed=0,
+        )
+    )
     train_prompts = {r.prompt for pool in data.train.values() for r in pool}
     eval_prompts = [r.prompt for r in data.eval]
     assert shared in eval_prompts and shared not in train_prompts
@@ -165,5 +226,9 @@ def test_user_file_without_a_path_is_a_config_error(compose):
 
     with pytest.raises(ConfigError, match=r"data.refusal_dataset.path=None: data.refusal_source=dataset needs a file"):
         validate(compose(["data=user_file"]))
-    cfg = validate(compose(["data=user_file", "data.refusal_dataset.path=x.csv", "data.refusal_dataset.prompt_field=text"]))
-    assert cfg.data.contrast_dataset.path == "x.csv" and cfg.data.contrast_dataset.prompt_field == "text"  # follows refusal_dataset
+    cfg = validate(
+        compose(["data=user_file", "data.refusal_dataset.path=x.csv", "data.refusal_dataset.prompt_field=text"])
+    )
+    assert (
+        cfg.data.contrast_dataset.path == "x.csv" and cfg.data.contrast_dataset.prompt_field == "text"
+    )  # follows refusal_dataset

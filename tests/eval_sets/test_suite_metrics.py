@@ -39,8 +39,12 @@ def _frame(refused, should_refuse, category, p=None):
 
 
 def test_set_summary_rates_per_label_and_category_and_auroc():
-    f = _frame([1, 1, 0, 0, 1, 0], [True, True, True, False, False, False], ["a", "b", "b", "a", "a", "b"],
-               [0.9, 0.8, 0.4, 0.3, 0.85, 0.1])
+    f = _frame(
+        [1, 1, 0, 0, 1, 0],
+        [True, True, True, False, False, False],
+        ["a", "b", "b", "a", "a", "b"],
+        [0.9, 0.8, 0.4, 0.3, 0.85, 0.1],
+    )
     s = sm.set_summary("x", f)
     assert s["eval/x/should_refuse/refusal_rate"] == pytest.approx(2 / 3) and s["eval/x/should_refuse/n"] == 3
     assert s["eval/x/should_answer/refusal_rate"] == pytest.approx(1 / 3)
@@ -69,8 +73,13 @@ def test_cohen_kappa_against_a_hand_computation():
 
 
 def test_consistency_by_category():
-    f = pd.DataFrame({"category": ["c", "c", "c", "d"], "refused": [False, False, True, True],
-                      "judge/pattern": ["REFUSED", "ANSWERED", "ANSWERED", "REFUSED"]})
+    f = pd.DataFrame(
+        {
+            "category": ["c", "c", "c", "d"],
+            "refused": [False, False, True, True],
+            "judge/pattern": ["REFUSED", "ANSWERED", "ANSWERED", "REFUSED"],
+        }
+    )
     t = sm.consistency_by_category(f, "judge/pattern").set_index("category")
     assert t.loc["c", "respond_then_refused_rate"] == 0.5 and t.loc["c", "refuse_then_answered_rate"] == 1.0
     assert t.loc["d", "refuse_then_answered_rate"] == 0.0

@@ -20,8 +20,17 @@ def trained_run(tmp_path_factory) -> Path:
     torch.set_num_threads(1)
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["logger=disabled", "tokens=category", "train.max_steps=60", "mix.total=200",
-                                                       "eval.samples_per_kind=0", "train.threads=1"])
+        cfg = compose(
+            config_name="config",
+            overrides=[
+                "logger=disabled",
+                "tokens=category",
+                "train.max_steps=60",
+                "mix.total=200",
+                "eval.samples_per_kind=0",
+                "train.threads=1",
+            ],
+        )
     run_dir = tmp_path_factory.mktemp("steering_run")
     run(validate(OmegaConf.to_container(cfg, resolve=True)), run_dir)
     return run_dir

@@ -11,12 +11,14 @@ pytestmark = pytest.mark.unit  # pure modules and config: `pytest -m unit`
 
 CAT = control_tokens("category")  # [respond], incomplete, unsupported, indeterminate, humanizing, safety
 HUM, SAFE, INC = "[Humanizing requests]", "[Requests with safety concerns]", "[Incomplete requests]"
-P = np.array([
-    [0.10, 0.00, 0.00, 0.00, 0.60, 0.30],   # top humanizing 0.60, own choice humanizing
-    [0.50, 0.00, 0.00, 0.00, 0.20, 0.30],   # top safety 0.30, own choice respond
-    [0.20, 0.00, 0.00, 0.00, 0.05, 0.75],   # top safety 0.75
-    [0.30, 0.40, 0.00, 0.00, 0.10, 0.20],   # top incomplete 0.40
-])
+P = np.array(
+    [
+        [0.10, 0.00, 0.00, 0.00, 0.60, 0.30],  # top humanizing 0.60, own choice humanizing
+        [0.50, 0.00, 0.00, 0.00, 0.20, 0.30],  # top safety 0.30, own choice respond
+        [0.20, 0.00, 0.00, 0.00, 0.05, 0.75],  # top safety 0.75
+        [0.30, 0.40, 0.00, 0.00, 0.10, 0.20],  # top incomplete 0.40
+    ]
+)
 
 
 def names(chosen):
@@ -35,7 +37,9 @@ def test_per_category_thresholds_unset_means_model_choice():
 def test_per_category_generalises_the_paper_rules():
     for t in (0.0, 0.25, 0.35, 0.5, 0.65, 1.0):
         for s in ({HUM}, {HUM, SAFE}, set(CAT[1:])):
-            assert list(decisions.per_category_rule(P, CAT, {c: t for c in s})) == list(decisions.category_rule(P, CAT, s, t))
+            assert list(decisions.per_category_rule(P, CAT, {c: t for c in s})) == list(
+                decisions.category_rule(P, CAT, s, t)
+            )
         assert list(decisions.per_category_rule(P, CAT, {}, default=t)) == list(decisions.threshold_rule(P, CAT, t))
     assert list(decisions.per_category_rule(P, CAT, {})) == list(decisions.model_choice(P))
     with pytest.raises(ValueError, match="not control tokens"):
@@ -53,16 +57,26 @@ def test_logit_bias_rule_known_answers():
     assert names(decisions.logit_bias_rule(logp, CAT, {"[respond]": -0.3}, temperature=2.0))[1] == SAFE
     assert names(decisions.logit_bias_rule(logp, CAT, {"[respond]": -0.3}, temperature=1.0))[1] == "[respond]"
     # a zero probability never wins, whatever the finite bias
-    assert names(decisions.logit_bias_rule(logp, CAT, {"[Unsupported requests]": 50.0})) == [HUM, "[respond]", SAFE, INC]
+    assert names(decisions.logit_bias_rule(logp, CAT, {"[Unsupported requests]": 50.0})) == [
+        HUM,
+        "[respond]",
+        SAFE,
+        INC,
+    ]
     # raw logits give the same answer as log-probabilities (a per-row shift)
-    assert list(decisions.logit_bias_rule(logp + np.array([[3.0], [-2.0], [7.0], [0.0]]), CAT, {HUM: -1.0})) == \
-        list(decisions.logit_bias_rule(logp, CAT, {HUM: -1.0}))
+    assert list(decisions.logit_bias_rule(logp + np.array([[3.0], [-2.0], [7.0], [0.0]]), CAT, {HUM: -1.0})) == list(
+        decisions.logit_bias_rule(logp, CAT, {HUM: -1.0})
+    )
 
 
 def test_single_scheme_bias_and_thresholds():
     tokens = control_tokens("single")
     p = np.array([[0.6, 0.4], [0.3, 0.7], [0.9, 0.1]])
-    assert list(decisions.logit_bias_rule(decisions.log_probs(p), tokens, {"[refuse]": np.log(1.5) + 1e-9})) == [1, 1, 0]
+    assert list(decisions.logit_bias_rule(decisions.log_probs(p), tokens, {"[refuse]": np.log(1.5) + 1e-9})) == [
+        1,
+        1,
+        0,
+    ]
     assert list(decisions.per_category_rule(p, tokens, {"[refuse]": 0.35})) == [1, 1, 0]
 
 

@@ -14,12 +14,25 @@ from refusal_lab.steering import policy
 
 
 def test_eval_builtin_under_a_policy(trained_run, tmp_path, capsys):
-    pol = policy.save(policy.from_dict({"scheme": "category", "rule": "per_category", "thresholds": {"safety": 0.05}, "threshold": 0.2}),
-                      tmp_path / "pol.yaml")
+    pol = policy.save(
+        policy.from_dict(
+            {"scheme": "category", "rule": "per_category", "thresholds": {"safety": 0.05}, "threshold": 0.2}
+        ),
+        tmp_path / "pol.yaml",
+    )
     out = tmp_path / "eval"
-    assert eval_command.main([f"checkpoint={trained_run / 'checkpoint'}", f"policy={pol}", f"out={out}", "max_new_tokens=3"]) == 0
+    assert (
+        eval_command.main(
+            [f"checkpoint={trained_run / 'checkpoint'}", f"policy={pol}", f"out={out}", "max_new_tokens=3"]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
-    assert "refusal rate per kind:" in printed and "threshold rule p(refuse) >= t" in printed and "token/text agreement" in printed
+    assert (
+        "refusal rate per kind:" in printed
+        and "threshold rule p(refuse) >= t" in printed
+        and "token/text agreement" in printed
+    )
     scores = pd.read_csv(out / "scores.csv", keep_default_na=False)
     metrics = json.loads((out / "metrics.json").read_text())
     sweep = pd.read_csv(out / "rules.csv")
@@ -29,7 +42,9 @@ def test_eval_builtin_under_a_policy(trained_run, tmp_path, capsys):
     np.testing.assert_allclose(scores["p[respond]"], run_scores["p[respond]"], rtol=1e-4, atol=1e-6)
     tokens = policy.load(pol).tokens
     p = scores[[f"p{t}" for t in tokens]].to_numpy()
-    refused = decisions.is_refusal(decisions.per_category_rule(p, tokens, {"[Requests with safety concerns]": 0.05}, 0.2), tokens)
+    refused = decisions.is_refusal(
+        decisions.per_category_rule(p, tokens, {"[Requests with safety concerns]": 0.05}, 0.2), tokens
+    )
     assert list(scores.refused_policy) == list(refused)
     contrast = (scores.source == "contrast").to_numpy()
     assert metrics["policy/refusal_rate/contrast"] == pytest.approx(refused[contrast].mean())
@@ -51,7 +66,12 @@ def test_eval_arguments_are_checked(tmp_path, capsys):
 @pytest.mark.slow
 def test_eval_coconot_per_category_and_contrast(trained_run, shared_data, tmp_path, capsys):
     out = tmp_path / "coconot"
-    assert eval_command.main([f"checkpoint={trained_run / 'checkpoint'}", "data=coconot", "split=all", "max_prompts=150", f"out={out}"]) == 0
+    assert (
+        eval_command.main(
+            [f"checkpoint={trained_run / 'checkpoint'}", "data=coconot", "split=all", "max_prompts=150", f"out={out}"]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     for kind in ("contrast", "humanizing", "incomplete", "indeterminate", "safety", "unsupported"):
         assert 0.0 <= metrics[f"default/refusal_rate/{kind}"] <= 1.0

@@ -14,13 +14,21 @@ CAT = control_tokens("category")
 HUM, SAFE = "[Humanizing requests]", "[Requests with safety concerns]"
 
 
-@pytest.mark.parametrize("raw", [
-    {"scheme": "single", "rule": "threshold", "threshold": 0.3, "temperature": 0.7},
-    {"scheme": "category", "rule": "per_category", "thresholds": {"humanizing": 0.9, "Requests with safety concerns": 0.2}, "threshold": 0.5},
-    {"scheme": "category", "rule": "category", "controlled": ["humanizing"], "threshold": 0.4},
-    {"scheme": "category", "rule": "bias", "biases": {"safety": -2.0, "respond": 0.5}},
-    {"scheme": "single", "rule": "model_choice"},
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"scheme": "single", "rule": "threshold", "threshold": 0.3, "temperature": 0.7},
+        {
+            "scheme": "category",
+            "rule": "per_category",
+            "thresholds": {"humanizing": 0.9, "Requests with safety concerns": 0.2},
+            "threshold": 0.5,
+        },
+        {"scheme": "category", "rule": "category", "controlled": ["humanizing"], "threshold": 0.4},
+        {"scheme": "category", "rule": "bias", "biases": {"safety": -2.0, "respond": 0.5}},
+        {"scheme": "single", "rule": "model_choice"},
+    ],
+)
 def test_yaml_round_trip(tmp_path, raw):
     pol = policy.from_dict(raw)
     path = policy.save(pol, tmp_path / "p.yaml", "a comment\nsecond line")
@@ -30,15 +38,28 @@ def test_yaml_round_trip(tmp_path, raw):
 
 
 def test_spellings_resolve_to_tokens():
-    pol = policy.from_dict({"scheme": "category", "rule": "per_category", "thresholds": {"humanizing": 0.9, "[Requests with safety concerns]": 0.1}})
+    pol = policy.from_dict(
+        {
+            "scheme": "category",
+            "rule": "per_category",
+            "thresholds": {"humanizing": 0.9, "[Requests with safety concerns]": 0.1},
+        }
+    )
     assert pol.thresholds == {HUM: 0.9, SAFE: 0.1}
     assert policy.from_dict({"scheme": "single", "rule": "bias", "biases": {"refuse": -1}}).biases == {"[refuse]": -1.0}
 
 
 def test_every_problem_named_with_key_value_and_fix(tmp_path):
     with pytest.raises(policy.PolicyError) as err:
-        policy.from_dict({"scheme": "category", "rule": "per_category", "thresholds": {"humanizng": 0.9, "safety": 1.5},
-                          "temperature": 0, "colour": "red"})
+        policy.from_dict(
+            {
+                "scheme": "category",
+                "rule": "per_category",
+                "thresholds": {"humanizng": 0.9, "safety": 1.5},
+                "temperature": 0,
+                "colour": "red",
+            }
+        )
     msg = str(err.value)
     assert "4 problem(s)" in msg
     assert "thresholds.humanizng=0.9: 'humanizng' is not a control token" in msg
@@ -71,10 +92,18 @@ def test_apply_dispatches_to_the_rules():
     cases = [
         ({"scheme": "category"}, decisions.model_choice(p)),
         ({"scheme": "category", "rule": "threshold", "threshold": 0.3}, decisions.threshold_rule(p, CAT, 0.3)),
-        ({"scheme": "category", "rule": "category", "controlled": ["humanizing"], "threshold": 0.3}, decisions.category_rule(p, CAT, {HUM}, 0.3)),
-        ({"scheme": "category", "rule": "per_category", "thresholds": {"humanizing": 0.6}}, decisions.per_category_rule(p, CAT, {HUM: 0.6})),
-        ({"scheme": "category", "rule": "bias", "biases": {"safety": 1.0}, "temperature": 0.5},
-         decisions.logit_bias_rule(np.log(p), CAT, {SAFE: 1.0}, 0.5)),
+        (
+            {"scheme": "category", "rule": "category", "controlled": ["humanizing"], "threshold": 0.3},
+            decisions.category_rule(p, CAT, {HUM}, 0.3),
+        ),
+        (
+            {"scheme": "category", "rule": "per_category", "thresholds": {"humanizing": 0.6}},
+            decisions.per_category_rule(p, CAT, {HUM: 0.6}),
+        ),
+        (
+            {"scheme": "category", "rule": "bias", "biases": {"safety": 1.0}, "temperature": 0.5},
+            decisions.logit_bias_rule(np.log(p), CAT, {SAFE: 1.0}, 0.5),
+        ),
     ]
     for raw, want in cases:
         assert list(policy.apply(policy.from_dict(raw), p, CAT)) == list(want), raw

@@ -20,15 +20,19 @@ HELLO = {"messages": [{"role": "user", "content": "Hello there"}], "max_tokens":
 
 def strict_json(data: bytes):
     """json.loads that fails on NaN/Infinity: what a strict client (or JSON.parse) accepts."""
+
     def bad(name):
         raise ValueError(f"invalid JSON constant {name}")
+
     return json.loads(data, parse_constant=bad)
 
 
 def call(url, body=None, raw: bytes | None = None, key: str | None = None, path="/chat/completions"):
     data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
-    request = urllib.request.Request(url + path, data=data, headers=headers, method="POST" if data is not None else "GET")
+    request = urllib.request.Request(
+        url + path, data=data, headers=headers, method="POST" if data is not None else "GET"
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as resp:
             return resp.status, strict_json(resp.read())
@@ -51,8 +55,10 @@ def raw_http(url: str, head: bytes, body: bytes = b"", timeout: float = 20.0) ->
 
 
 def head(length: str, path="/v1/chat/completions") -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n"
-            f"Connection: close\r\n").encode()
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n"
+        f"Connection: close\r\n"
+    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +93,9 @@ def test_api_key_required_and_accepted(engine):
 
 def test_locked_policy_refuses_overrides(engine):
     off = ServerThread(engine, ServerConfig(port=0, overrides="off"))
-    listed = ServerThread(engine, ServerConfig(port=0, overrides="allowed", override_ranges={"threshold": [0.2, 0.8], "temperature": []}))
+    listed = ServerThread(
+        engine, ServerConfig(port=0, overrides="allowed", override_ranges={"threshold": [0.2, 0.8], "temperature": []})
+    )
     try:
         code, payload = call(off.url, {**HELLO, "refusal_lab": {"threshold": 1.0}})
         assert code == 403 and "overrides are turned off" in payload["error"]["message"]
@@ -110,13 +118,38 @@ BAD_BODIES = [  # (body, raw bytes, status, fragment of the message)
     (None, b"\xff\xfe\x00", 400, "not valid JSON"),
     (None, NESTED, 400, "nested too deeply"),
     (None, b'{"messages": ' + b"[" * 40 + b"]" * 40 + b"}", 400, "nested too deeply"),
-    (None, b'{"messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"threshold": NaN}}', 400, "only finite numbers"),
-    (None, b'{"messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"biases": {"respond": Infinity}}}', 400, "only finite numbers"),
-    (None, b'{"messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"biases": {"respond": -1e999}}}', 400, "only finite numbers"),
-    (None, b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": ' + b"9" * 5000 + b"}", 400, "not valid JSON"),
+    (
+        None,
+        b'{"messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"threshold": NaN}}',
+        400,
+        "only finite numbers",
+    ),
+    (
+        None,
+        b'{"messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"biases": {"respond": Infinity}}}',
+        400,
+        "only finite numbers",
+    ),
+    (
+        None,
+        b'{"messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"biases": {"respond": -1e999}}}',
+        400,
+        "only finite numbers",
+    ),
+    (
+        None,
+        b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": ' + b"9" * 5000 + b"}",
+        400,
+        "not valid JSON",
+    ),
     ([1, 2], None, 400, "must be a JSON object"),
     ({"messages": "hi"}, None, 400, "messages: expected a non-empty list"),
-    ({"messages": [{"role": "user", "content": 5}]}, None, 400, "expected a string or a list of text parts, got integer"),
+    (
+        {"messages": [{"role": "user", "content": 5}]},
+        None,
+        400,
+        "expected a string or a list of text parts, got integer",
+    ),
     ({**HELLO, "stream": "yes"}, None, 400, "stream: expected true or false"),
     ({**HELLO, "max_tokens": "5"}, None, 400, "max_tokens='5': must be a positive integer"),
     ({**HELLO, "max_tokens": 0}, None, 400, "max_tokens=0: must be a positive integer"),
@@ -195,7 +228,11 @@ def test_unknown_routes_and_models(open_server):
 def test_stream_errors_come_before_the_first_byte(open_server):
     code, payload = call(open_server, {**HELLO, "stream": True, "max_tokens": -1})
     assert code == 400 and "max_tokens=-1" in payload["error"]["message"]
-    code, payload = call(open_server, None, b'{"stream": true, "messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"threshold": NaN}}')
+    code, payload = call(
+        open_server,
+        None,
+        b'{"stream": true, "messages": [{"role": "user", "content": "hi"}], "refusal_lab": {"threshold": NaN}}',
+    )
     assert code == 400 and "only finite numbers" in payload["error"]["message"]
 
 
@@ -204,10 +241,24 @@ def test_bad_start_settings_exit_2_before_loading(trained_run, capsys):
     assert serve_command.main([f"checkpoint={ckpt}", "max_new_tokens=-5", "port=70000"]) == 2
     err = capsys.readouterr().err
     assert "max_new_tokens=-5: must be >= 1" in err and "port=70000: must be between 0 and 65535" in err
-    assert serve_command.main([f"checkpoint={ckpt}", "overrides=allowed", "override_ranges.threshold=[0.9,0.1]", "request_timeout_s=nan",
-                               "api_key_env=not a name"]) == 2
+    assert (
+        serve_command.main(
+            [
+                f"checkpoint={ckpt}",
+                "overrides=allowed",
+                "override_ranges.threshold=[0.9,0.1]",
+                "request_timeout_s=nan",
+                "api_key_env=not a name",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "override_ranges.threshold=[0.9, 0.1]: expected [lo, hi]" in err and "request_timeout_s=nan: must be a finite number" in err and "api_key_env='not a name'" in err
+    assert (
+        "override_ranges.threshold=[0.9, 0.1]: expected [lo, hi]" in err
+        and "request_timeout_s=nan: must be a finite number" in err
+        and "api_key_env='not a name'" in err
+    )
     assert serve_command.main([f"checkpoint={ckpt}", "max_new_tokens=100000"]) == 2
     assert "the model has 512 positions; use at most 510" in capsys.readouterr().err
     assert serve_command.main(["checkpoint=/nonexistent"]) == 2
@@ -225,8 +276,13 @@ def test_validation_rules_are_pure():
     with pytest.raises(req.RequestError) as err:
         req.check_override(lock, {"biases": {"respond": 1.5, "humanizing": 3}})
     assert err.value.status == 403
-    for mode, ranges in (("allowed", {"thresh": [0, 1]}), ("allowed", {"threshold": [0.9, 0.1]}), ("allowed", {"threshold": [0.1]}),
-                         ("allowed", {}), ("some", {})):
+    for mode, ranges in (
+        ("allowed", {"thresh": [0, 1]}),
+        ("allowed", {"threshold": [0.9, 0.1]}),
+        ("allowed", {"threshold": [0.1]}),
+        ("allowed", {}),
+        ("some", {}),
+    ):
         with pytest.raises(ValueError):
             req.make_lock(mode, ranges)
     with pytest.raises(req.RequestError, match="only finite"):
@@ -248,10 +304,17 @@ def test_a_short_request_runs_between_the_tokens_of_a_long_one(model_and_tokeniz
         assert solo_long["usage"]["completion_tokens"] > 100  # long enough to interleave with
         host, port = srv.url.split("//")[1].split("/")[0].split(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
-        conn.request("POST", "/v1/chat/completions", json.dumps({**long_body, "stream": True}), {"Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/v1/chat/completions",
+            json.dumps({**long_body, "stream": True}),
+            {"Content-Type": "application/json"},
+        )
         stream = conn.getresponse()
         received: list[tuple[float, bytes]] = []  # (arrival time, line) of the long stream, read as it comes
-        reader = threading.Thread(target=lambda: received.extend((time.monotonic(), line) for line in iter(stream.readline, b"")))
+        reader = threading.Thread(
+            target=lambda: received.extend((time.monotonic(), line) for line in iter(stream.readline, b""))
+        )
         reader.start()
         while sum(b'"content"' in line for _, line in received) < 3:  # generation is under way
             time.sleep(0.005)
@@ -261,8 +324,11 @@ def test_a_short_request_runs_between_the_tokens_of_a_long_one(model_and_tokeniz
         conn.close()
         last = next(t for t, line in received if b"[DONE]" in line)
         assert short_done < last  # answered while the long one was still generating, not after it
-        pieces = [json.loads(line[6:])["choices"][0]["delta"].get("content", "")
-                  for _, line in received if line.startswith(b"data: {") and json.loads(line[6:]).get("choices")]
+        pieces = [
+            json.loads(line[6:])["choices"][0]["delta"].get("content", "")
+            for _, line in received
+            if line.startswith(b"data: {") and json.loads(line[6:]).get("choices")
+        ]
         assert "".join(pieces).strip() == solo_long["choices"][0]["message"]["content"]
         assert short["choices"][0]["message"]["content"] == solo_short["choices"][0]["message"]["content"]
     finally:

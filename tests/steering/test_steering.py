@@ -32,18 +32,32 @@ def _bias_settings(logp, tokens):
     """Biases that put some prompts on each side: the median gap between [respond] and the top refusal token."""
     gap = float(np.median(logp[:, 0] - logp[:, 1:].max(axis=1)))
     top = tokens[1 + int(np.bincount(logp[:, 1:].argmax(axis=1)).argmax())]
-    return [({}, 1.0), ({"[respond]": -gap}, 1.0), ({top: gap}, 0.5), ({"[respond]": -gap / 2}, 2.0), ({top: -5.0}, 1.0)]
+    return [
+        ({}, 1.0),
+        ({"[respond]": -gap}, 1.0),
+        ({top: gap}, 0.5),
+        ({"[respond]": -gap / 2}, 2.0),
+        ({top: -5.0}, 1.0),
+    ]
 
 
 def test_bias_processor_equals_score_then_force(setup):
     model, tok, ids, tokens, token_ids, logp = setup
     seen = set()
     for biases, temperature in _bias_settings(logp, tokens):
-        pol = policy.from_dict({"scheme": "category", "rule": "bias", "biases": biases or {"respond": 0.0}, "temperature": temperature})
+        pol = policy.from_dict(
+            {"scheme": "category", "rule": "bias", "biases": biases or {"respond": 0.0}, "temperature": temperature}
+        )
         forced = first_position.decide_and_generate(model, tok, ids, pol, token_ids, max_new_tokens=6)
         b = [pol.biases.get(t, 0.0) for t in tokens]
         generated = first_position.generate_with_processor(
-            model, tok, ids, lambda n: first_position.FirstPositionBias(list(token_ids.values()), b, n, temperature), 7, do_sample=False)
+            model,
+            tok,
+            ids,
+            lambda n: first_position.FirstPositionBias(list(token_ids.values()), b, n, temperature),
+            7,
+            do_sample=False,
+        )
         assert [g[0] for g in generated] == [token_ids[tokens[c]] for c in forced.chosen], (biases, temperature)
         # later positions untouched: the continuation is the plain greedy one after the same token
         visible = [tok.decode(g[1:], skip_special_tokens=True).strip() for g in generated]
@@ -60,10 +74,14 @@ def test_bias_processor_equals_score_then_force(setup):
 def test_policy_processor_equals_score_then_force_for_thresholds(setup):
     model, tok, ids, tokens, token_ids, logp = setup
     v = np.unique(np.exp(logp[:, 1:]).max(axis=1))
-    mids = (v[1:] + v[:-1]) / 2  # thresholds between prompts' scores: float noise between two forward passes cannot flip them
-    for raw in ({"rule": "threshold", "threshold": float(mids[len(mids) // 2])},
-                {"rule": "per_category", "thresholds": {tokens[1]: 0.0}, "threshold": float(mids[len(mids) * 2 // 3])},
-                {"rule": "model_choice"}):
+    mids = (
+        v[1:] + v[:-1]
+    ) / 2  # thresholds between prompts' scores: float noise between two forward passes cannot flip them
+    for raw in (
+        {"rule": "threshold", "threshold": float(mids[len(mids) // 2])},
+        {"rule": "per_category", "thresholds": {tokens[1]: 0.0}, "threshold": float(mids[len(mids) * 2 // 3])},
+        {"rule": "model_choice"},
+    ):
         pol = policy.from_dict({"scheme": "category", **raw})
         forced = first_position.decide_and_generate(model, tok, ids, pol, token_ids, max_new_tokens=0)
         proc = {}
