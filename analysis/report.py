@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from refusal_lab.analysis import plots, tables
+from refusal_lab.io import write_csv, write_text
 from refusal_lab.analysis.sweep_data import SweepData
 
 
@@ -125,7 +126,7 @@ def write_report(data: SweepData, out_dir: Path | str, analysis: Analysis | None
     csvs = {}
     for name, frame in analysis.tables.items():
         path = out_dir / "tables" / f"{name}.csv"
-        frame.to_csv(path, index=False)
+        write_csv(path, frame)
         csvs[name] = path
     figures = {}
     for fname, caption, draw in FIGURES:
@@ -133,7 +134,7 @@ def write_report(data: SweepData, out_dir: Path | str, analysis: Analysis | None
         if path is not None:
             figures[fname] = path
     report = out_dir / "report.md"
-    report.write_text(render_markdown(data, analysis, figures, csvs, out_dir))
+    write_text(report, render_markdown(data, analysis, figures, csvs, out_dir))
     return Written(out_dir=out_dir, report=report, csvs=csvs, figures=figures, analysis=analysis)
 
 

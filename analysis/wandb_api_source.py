@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from refusal_lab.io import write_text
 from refusal_lab.analysis.sweep_data import ANALYSIS_JOB_TYPE, CURVE_TABLE_KEY, RunRecord, SweepData, build
 
 ENDED_STATES = ("finished", "failed", "crashed", "killed", "preempted")
@@ -172,6 +173,4 @@ def _read_entry(path: Path) -> dict | None:
 
 
 def _write_entry(path: Path, entry: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(entry, default=str))
-    tmp.replace(path)  # atomic: a crash never leaves half an entry
+    write_text(path, json.dumps(entry, default=str))  # atomic: a crash never leaves half an entry

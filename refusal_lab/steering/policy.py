@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from refusal_lab.io import write_text
 from refusal_lab.steering import decisions
 from refusal_lab.definitions import (
     CATEGORIES,
@@ -253,9 +254,7 @@ def save(policy: Policy, path: str | Path, comment: str = "") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     head = "".join(f"# {line}\n" for line in comment.splitlines())
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(head + yaml.safe_dump(policy.as_dict(), sort_keys=False, allow_unicode=True))
-    tmp.replace(path)  # never leave a half-written policy behind
+    write_text(path, head + yaml.safe_dump(policy.as_dict(), sort_keys=False, allow_unicode=True))
     return path
 
 
