@@ -108,12 +108,12 @@ def read_manifest(path: Path) -> tuple[str, list[dict]]:
         status = j.get("status", "planned")
         if status not in STATUSES:
             problems.append(f"jobs[{i}].status={status!r}: expected one of {', '.join(STATUSES)}")
-        run_dir = Path(j["run_dir"])
+        run_dir = _rerooted(Path(j["run_dir"]), path.parent)
         jobs.append(
             {
                 "index": j.get("index", i),
                 "overrides": list(j.get("overrides") or []),
-                "run_dir": str(run_dir if run_dir.is_absolute() else (path.parent / run_dir).resolve()),
+                "run_dir": str(run_dir),
                 "slurm_job_id": j.get("slurm_job_id"),
                 "status": status,
                 "log": j.get("log"),
@@ -228,12 +228,15 @@ def read_run_dir(run_dir: Path, warnings: list[str] | None = None) -> RunRecord 
             summary.setdefault(k, v)
         if not config:
             config = _read_json(files_dir / "config.json", warnings) or {}
-        if curve is None and (files_dir / "threshold_curve.csv").exists():
-            curve = pd.read_csv(files_dir / "threshold_curve.csv")
-        if (files_dir / "scores.csv").exists():
-            scores = pd.read_csv(
-                files_dir / "scores.csv", keep_default_na=False, dtype={"id": str, "source": str, "category": str}
-            )
+        if curve is None:
+            curve = _read_csv(files_dir / "threshold_curve.csv", CURVE_COLUMNS, warnings)
+        scores = _read_csv(
+            files_dir / "scores.csv",
+            SCORES_COLUMNS,
+            warnings,
+            keep_default_na=False,
+            dtype={"id": str, "source": str, "category": str},
+        )
     if offline is not None:
         state = offline.state
         warnings.extend(f"{offline.run_dir.name}: {w}" for w in offline.warnings)
@@ -274,14 +277,55 @@ def _final_offline_run(run_dir: Path, warnings: list[str]):
     return runs[-1]
 
 
-def _read_json(path: Path, warnings: list[str]):
+def _read_json(path: Path, warnings: list[str]) -> dict | None:
+    """A JSON object, or None with a warning naming the file: one bad run never stops the analysis."""
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except ValueError as e:
+        obj = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
         warnings.append(f"{path}: not valid JSON ({e}); ignored")
         return None
+    if not isinstance(obj, dict):
+        warnings.append(f"{path}: expected a JSON object, got {type(obj).__name__}; ignored")
+        return None
+    return obj
+
+
+CURVE_COLUMNS = ("threshold", "precision", "recall", "f1")  # what the tables read from threshold_curve.csv
+SCORES_COLUMNS = ("id", "source", "should_refuse")  # and from scores.csv
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], warnings: list[str], **read_kw) -> pd.DataFrame | None:
+    """A run's CSV, or None with a warning naming the file when it is empty, unparsable or lacks columns."""
+    if not path.exists():
+        return None
+    try:
+        frame = pd.read_csv(path, **read_kw)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:  # EmptyDataError is a ValueError
+        warnings.append(f"{path}: unreadable CSV ({' '.join(str(e).split())}); ignored")
+        return None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        warnings.append(f"{path}: missing column(s) {', '.join(missing)}; ignored")
+        return None
+    return frame
+
+
+def _rerooted(run_dir: Path, sweep_dir: Path) -> Path:
+    """A manifest's run dir inside this sweep dir. Relative paths are relative to it; an absolute
+    path that lies elsewhere (the sweep was copied or moved) is matched by its longest tail that
+    exists here, so a copy neither counts its runs twice nor lists them as missing."""
+    if not run_dir.is_absolute():
+        return (sweep_dir / run_dir).resolve()
+    if run_dir.is_relative_to(sweep_dir) or not run_dir.parts:
+        return run_dir
+    parts = run_dir.parts[1:]
+    for i in range(len(parts)):
+        candidate = sweep_dir.joinpath(*parts[i:])
+        if candidate.exists():
+            return candidate.resolve()
+    return run_dir
 
 
 def _read_text(path: Path) -> str | None:

@@ -250,3 +250,43 @@ def test_local_filters_match_the_server_side_ones(tiny_sweep):
         load_runs(str(tiny_sweep), config={"mix.ratio": 0})
     with pytest.raises(ValueError, match="not an existing directory and not a W&B"):
         load_runs("no/such/dir/here")
+
+
+def test_one_bad_run_file_is_a_warning_not_an_abort(sweep_copy):
+    """Issue 13 item 9: a garbage scores.csv, an empty one, a curve without its columns and a
+    config.json that is not an object each cost only their own file, named in a warning."""
+    runs = sorted(p.parent for p in sweep_copy.glob("*/summary.json"))
+    (runs[0] / "scores.csv").write_text("\x00\x01 not,a\ncsv")
+    (runs[1] / "scores.csv").write_text("")
+    shutil.rmtree(runs[2] / "wandb")  # no W&B table: the curve comes from the file
+    (runs[2] / "threshold_curve.csv").write_text("a,b\n1,2\n")
+    shutil.rmtree(runs[3] / "wandb")  # no W&B config: the run's own config.json is read
+    (runs[3] / "config.json").write_text("[1, 2, 3]")
+    data = load_sweep_dir(sweep_copy)
+    assert len(data.runs) == 8
+    joined = "\n".join(data.warnings)
+    for path in (
+        runs[0] / "scores.csv",
+        runs[1] / "scores.csv",
+        runs[2] / "threshold_curve.csv",
+        runs[3] / "config.json",
+    ):
+        assert str(path) in joined
+
+
+def test_a_copied_or_moved_sweep_with_absolute_manifest_paths_counts_each_run_once(sweep_copy, tmp_path):
+    jobs = [
+        {"index": i, "overrides": [f"job={i}"], "run_dir": str(sweep_copy / str(i)), "status": "completed"}
+        for i in range(8)
+    ]
+    (sweep_copy / "sweep_manifest.json").write_text(json.dumps({"sweep_id": "abs-sweep", "created": "x", "jobs": jobs}))
+    copy = tmp_path / "elsewhere" / "copied"
+    shutil.copytree(sweep_copy, copy, symlinks=True)
+    data = load_sweep_dir(copy)
+    assert len(data.runs) == 8 and len(data.planned) == 8
+    assert all(str(d).startswith(str(copy)) for d in data.planned["run_dir"])
+    assert tables.unfinished_jobs(data.planned).empty
+    moved = tmp_path / "moved"
+    sweep_copy.rename(moved)  # the original place no longer exists
+    data = load_sweep_dir(moved)
+    assert len(data.runs) == 8 and tables.unfinished_jobs(data.planned).empty
