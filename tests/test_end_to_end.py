@@ -75,7 +75,9 @@ def test_default_main_job_learns_to_separate_refuse_from_respond(tmp_path):
     assert logged.state == "finished"
     assert logged.summary["eval/auroc"] == pytest.approx(summary["eval/auroc"])
     assert logged.config["mix"]["contrast_ratio"] == 0.5
-    assert logged.config["mix_manifest"]["content_hash"] == summary["mix/content_hash"]
+    # the run config holds inputs only; the mix manifest (derived) is in the run's summary
+    assert "mix_manifest" not in logged.config and "data_report" not in logged.config
+    assert logged.summary["mix_manifest"]["content_hash"] == summary["mix/content_hash"]
     sweep = pd.read_csv(run / "rules.csv")  # every steering rule, evaluated from the cached scores
     at_t = sweep[(sweep["rule"] == "threshold") & (sweep["threshold"].round(6) == 0.5)]
     assert len(at_t) == 1 and at_t["f1"].iloc[0] == pytest.approx(summary["eval/f1_at_threshold"])
