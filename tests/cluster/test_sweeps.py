@@ -181,8 +181,11 @@ def test_signalled_training_job_resumes_its_wandb_run_without_gaps_or_repeats(st
     run_dir = Path(job["run_dir"])
     started["watchers"][0].join(TIMEOUT_S)
     final = sweeps.wait(sweep_dir, poll_s=1, timeout_s=TIMEOUT_S, echo=lambda s: None)
-    events = read_events(run_dir)
     assert final["jobs"][0]["status"] == "completed", sweeps.format_status(final)
+    # summary.json (what makes the job completed) is written just before the job records "finish"
+    deadline = time.time() + 60
+    while (events := read_events(run_dir))[-1]["event"] != "finish" and time.time() < deadline:
+        time.sleep(0.5)
     assert [e["event"] for e in events] == ["start", "requeue", "start", "finish"], events
     assert events[1]["saved_at_boundary"] and events[2]["resumed"]
     runs = sorted(
