@@ -108,17 +108,9 @@ def _model_config(cfg: RunConfig):
     """The transformers config of the model without loading weights (None when only the hub has it)."""
     m = cfg.model
     if m.kind == "tiny":
-        from transformers import LlamaConfig
+        from refusal_lab.model.loading import tiny_config
 
-        return LlamaConfig(
-            vocab_size=m.vocab_size,
-            hidden_size=m.hidden_size,
-            num_hidden_layers=m.num_layers,
-            num_attention_heads=m.num_heads,
-            num_key_value_heads=m.num_heads,
-            intermediate_size=m.intermediate_size,
-            max_position_embeddings=m.max_position_embeddings,
-        )
+        return tiny_config(m)
     if m.kind == "hf" and m.name_or_path and Path(m.name_or_path).expanduser().is_dir():
         from transformers import AutoConfig
 

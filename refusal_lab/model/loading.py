@@ -50,12 +50,12 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int):
     return fast
 
 
-def build_tiny(cfg: ModelConfig, texts: list[str], seed: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
+def tiny_config(cfg: ModelConfig, vocab_size: int | None = None, **token_ids):
+    """The tiny Llama's transformers config (the pre-flight reads it without building the model)."""
+    from transformers import LlamaConfig
 
-    tokenizer = train_tiny_tokenizer(texts, cfg.vocab_size)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    return LlamaConfig(
+        vocab_size=vocab_size or cfg.vocab_size,
         hidden_size=cfg.hidden_size,
         num_hidden_layers=cfg.num_layers,
         num_attention_heads=cfg.num_heads,
@@ -63,6 +63,17 @@ def build_tiny(cfg: ModelConfig, texts: list[str], seed: int):
         intermediate_size=cfg.intermediate_size,
         max_position_embeddings=cfg.max_position_embeddings,
         tie_word_embeddings=cfg.tie_word_embeddings,
+        **token_ids,
+    )
+
+
+def build_tiny(cfg: ModelConfig, texts: list[str], seed: int):
+    from transformers import LlamaForCausalLM
+
+    tokenizer = train_tiny_tokenizer(texts, cfg.vocab_size)
+    config = tiny_config(
+        cfg,
+        len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
