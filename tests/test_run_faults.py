@@ -53,6 +53,7 @@ def test_max_length_below_every_prompt_is_one_clear_error_before_training(tmp_pa
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "train_state").exists() and not (tmp_path / "summary.json").exists()
     assert not (tmp_path / "config.json").exists()  # nothing of the run written
+    assert not (tmp_path / ".hydra").exists()  # and Hydra's output folder is gone too
 
 
 # ---------------------------------------------------------------- (2) a run directory belongs to one config

@@ -52,6 +52,7 @@ def hydra_train() -> None:
             MixError,
             InputError,
         ) as exc:  # MixError: a pool smaller than the mix; InputError: a bad data file (file:line)
+            _remove_if_unused(Path(HydraConfig.get().runtime.output_dir))
             raise SystemExit(fail("train", exc)) from None
         except StopRequested as exc:
             print(f"refusal-lab train: {exc}; rerun with run_dir={run_dir} to resume", file=sys.stderr)
@@ -70,6 +71,22 @@ def hydra_train() -> None:
         return float(summary[run_cfg.optimize_metric])  # what Hydra sweepers (Optuna) optimise
 
     _train()
+
+
+def _remove_if_unused(output_dir: Path) -> None:
+    """A run refused on its data (checked once the data is read) leaves no folder behind: Hydra's
+    output dir goes if it holds only what Hydra (.hydra/, its log) and the run-dir claim wrote, then its empty parents
+    up to the working directory. A folder holding an earlier run's outputs is left alone."""
+    made_here = {".hydra", "run_identity.json"}
+    if not output_dir.is_dir() or any(p.name not in made_here and p.suffix != ".log" for p in output_dir.iterdir()):
+        return
+    import shutil
+
+    shutil.rmtree(output_dir)
+    cwd, parent = Path.cwd().resolve(), output_dir.resolve().parent
+    while parent != cwd and cwd in parent.parents and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
 
 
 _LAUNCHED_BY_TRAIN = "REFUSAL_LAB_LAUNCHED_BY_TRAIN"  # set for the processes the train command starts
