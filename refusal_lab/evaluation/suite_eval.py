@@ -172,7 +172,7 @@ def _add(timings: dict, stage: str, seconds: float) -> None:
 
 def agreement_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Cohen's kappa per set for every pair of judges that ran."""
-    from refusal_lab.evaluation.suite_metrics import cohen_kappa
+    from refusal_lab.evaluation.agreement import cohen_kappa
 
     judges_ran = [c for c in frame.columns if c.startswith("judge/")]
     rows = []
@@ -186,7 +186,7 @@ def agreement_table(frame: pd.DataFrame) -> pd.DataFrame:
                         "judge_b": b[6:],
                         "n": len(part),
                         "agreement": float((part[a] == part[b]).mean()),
-                        "kappa": cohen_kappa(part[a], part[b]),
+                        "kappa": cohen_kappa(list(part[a]), list(part[b])),
                     }
                 )
     return pd.DataFrame(rows)

@@ -112,15 +112,6 @@ def consistency_by_category(frame: pd.DataFrame, judge_column: str) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def cohen_kappa(a, b) -> float:
-    """Cohen's kappa of two label sequences (nan when chance agreement is 1)."""
-    a, b = pd.Series(list(a)).astype(str), pd.Series(list(b)).astype(str)
-    observed = float((a.to_numpy() == b.to_numpy()).mean()) if len(a) else float("nan")
-    pa, pb = a.value_counts(normalize=True), b.value_counts(normalize=True)
-    chance = float(sum(pa.get(k, 0.0) * pb.get(k, 0.0) for k in set(pa.index) | set(pb.index)))
-    return float("nan") if chance == 1.0 else (observed - chance) / (1.0 - chance)
-
-
 def suite_table(summary: dict, names: list[str]) -> str:
     """Plain-text table: one line per set with both label rates and AUROC, then the two averages."""
 

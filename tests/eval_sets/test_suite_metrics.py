@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from refusal_lab.evaluation import agreement
 from refusal_lab.evaluation import suite_metrics as sm
 
 pytestmark = pytest.mark.unit
@@ -68,8 +69,8 @@ def test_cohen_kappa_against_a_hand_computation():
     a = ["R", "R", "A", "A", "R", "A", "A", "A", "R", "A"]
     b = ["R", "A", "A", "A", "R", "A", "R", "A", "R", "A"]
     # observed 0.8; p(R) a=0.4 b=0.4 -> chance 0.16+0.36=0.52; kappa=(0.8-0.52)/0.48
-    assert sm.cohen_kappa(a, b) == pytest.approx(0.28 / 0.48)
-    assert sm.cohen_kappa(a, a) == pytest.approx(1.0)
+    assert agreement.cohen_kappa(a, b) == pytest.approx(0.28 / 0.48)
+    assert agreement.cohen_kappa(a, a) == pytest.approx(1.0)
 
 
 def test_consistency_by_category():

@@ -265,7 +265,7 @@ class RefusingJudge:
 def test_two_judges_give_an_agreement_table(tmp_path, capsys):
     from tests.helpers import tiny
 
-    from refusal_lab.evaluation.suite_metrics import cohen_kappa
+    from refusal_lab.evaluation.agreement import cohen_kappa
 
     model, tokenizer = tiny()
     stock = tmp_path / "stock"
@@ -298,4 +298,6 @@ def test_two_judges_give_an_agreement_table(tmp_path, capsys):
     row = table.iloc[0]
     assert (row.judge_a, row.judge_b) == ("llm", "pattern")
     assert row.agreement == pytest.approx((scores["judge/pattern"] == "REFUSED").mean())
-    assert row.kappa == pytest.approx(cohen_kappa(scores["judge/llm"], scores["judge/pattern"]), nan_ok=True)
+    assert row.kappa == pytest.approx(
+        cohen_kappa(list(scores["judge/llm"]), list(scores["judge/pattern"])), nan_ok=True
+    )
