@@ -61,6 +61,20 @@ def sacct(job_ids: list[str], fields: str = "JobID,State,Submit,Eligible,Start,E
     return {row[0]: dict(zip(names, row)) for row in (line.split("|") for line in out.splitlines())}
 
 
+def settled(job_ids: list[str], fields: str = "JobID,State,Submit,Eligible,Start,End") -> dict[str, dict]:
+    """sacct once every job has left the live states: a job's results can be on disk (submitit's
+    result pickle, our events file) while slurmd still finishes the process, so sacct says RUNNING
+    or COMPLETING for a moment after the launcher returns."""
+    deadline = time.time() + TIMEOUT_S
+    live = ("PENDING", "RUNNING", "REQUEUED", "COMPLETING")
+    acct = sacct(job_ids, fields)
+    while any(s["State"] in live for s in acct.values()):
+        assert time.time() < deadline, acct
+        time.sleep(1)
+        acct = sacct(job_ids, fields)
+    return acct
+
+
 def finished(proc: subprocess.Popen, timeout: float = TIMEOUT_S) -> str:
     out, _ = proc.communicate(timeout=timeout)
     return out
@@ -204,7 +218,7 @@ def test_project_launcher_runs_a_two_job_array_on_the_cluster_with_followable_lo
     jobs = manifest["jobs"]
     assert [j["status"] for j in jobs] == ["completed", "completed"], out[-3000:]
     assert len({j["slurm_job_id"].split("_")[0] for j in jobs}) == 1  # one Slurm array
-    states = sacct([j["slurm_job_id"] for j in jobs])
+    states = settled([j["slurm_job_id"] for j in jobs])
     assert {s["State"] for s in states.values()} == {"COMPLETED"}  # ran on the cluster, not in the test process
     log = Path(jobs[0]["log"]).read_text()
     assert "step 4 loss" in log and "tokens/s" in log and "stage imports" in log
@@ -221,7 +235,7 @@ def test_stock_submitit_launcher_runs_on_the_cluster_after_the_same_preflight(st
     logs = sorted((sweep_dir / ".submitit").glob("*/*_log.out"))
     assert len(logs) == 2, out[-3000:]
     ids = [p.parent.name for p in logs]
-    assert {s["State"] for s in sacct(ids).values()} == {"COMPLETED"}
+    assert {s["State"] for s in settled(ids).values()} == {"COMPLETED"}
     assert all((Path(j["run_dir"]) / "summary.json").exists() for j in manifest["jobs"])
     assert "step 4 loss" in logs[0].read_text()
 
@@ -288,12 +302,8 @@ def test_chain_train_eval_analyze_with_dependencies_and_a_preempted_eval_not_req
     follow = manifest["followups"]
     assert [f["kind"] for f in follow] == ["eval", "eval", "analysis"], out[-3000:]
     started["watchers"][1].join(TIMEOUT_S)  # it signalled the second eval job while it ran
-    deadline = time.time() + TIMEOUT_S
     ids = [j["slurm_job_id"] for j in manifest["jobs"]] + [f["slurm_job_id"] for f in follow]
-    while any(s["State"] in ("PENDING", "RUNNING", "REQUEUED") for s in sacct(ids).values()):
-        assert time.time() < deadline, sweeps.format_status(sweeps.refresh(sweep_dir))
-        time.sleep(1)
-    acct = sacct(ids, "JobID,State,Submit,Eligible,Start,End")
+    acct = settled(ids)
     train0, train1 = (acct[j["slurm_job_id"]] for j in manifest["jobs"])
     eval0, eval1, analysis = (acct[f["slurm_job_id"]] for f in follow)
     assert (train0["State"], train1["State"], eval0["State"], analysis["State"]) == ("COMPLETED",) * 4, acct
