@@ -88,7 +88,7 @@ def test_coconot_local_files(shared_data):
     rep = data.report
     assert rep["refusal"]["train"] + rep["refusal"]["eval"] + rep["refusal"]["exact_duplicates_dropped"] == 1001
     assert rep["eval_sizes"]["contrast"] == 379
-    assert rep["general_unparsable_lines"] > 0  # alpaca v2 has broken lines: counted, not fatal
+    assert rep["general"]["unparsable_lines"] > 0  # alpaca v2 has broken lines: counted, not fatal
     assert all(r.response for r in data.train["refusal"])  # empty CoCoNot responses were written per category
     assert {r.category for r in data.train["refusal"]} == set(CATEGORIES)
     pref_ids = {json.loads(line)["id"] for line in open(shared_data / "coconot" / "coconot_pref.jsonl")}

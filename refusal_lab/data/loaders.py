@@ -99,103 +99,34 @@ def _hf(name: str, config: str | None, split: str) -> list[dict]:
     )
 
 
+@dataclass
+class Pool:
+    """One source's rows before the train/eval split."""
+
+    rows: list[Example]  # split by data.eval_fraction; or, with eval_rows, the training rows
+    eval_rows: list[Example] | None = None  # the source's own eval split (CoCoNot's), kept as is
+    unparsable_lines: int = 0  # torn lines skipped in its files
+
+
 def load(cfg: DataConfig) -> SplitData:
+    """The configured sources as training pools and one eval set, nothing on both sides."""
     report: dict = {}
-    train: dict[str, list[Example]] = {}
-    evals: list[Example] = []
-    thr, seed = cfg.near_duplicate_jaccard, cfg.split_seed
     builtin = None
     if "builtin" in (cfg.refusal_source, cfg.contrast_source, cfg.general_source):
         from refusal_lab.data.builtin import builtin_pools
 
         builtin = builtin_pools()
-
-    def split_by_fraction(rows, name, count=None):
-        size = count if count is not None else round(cfg.eval_fraction * len(rows))
-        tr, ev, rep = split_pool(rows, size, seed, thr)
-        report[name] = {**rep, "train": len(tr), "eval": len(ev)}
-        return tr, ev
-
-    def fixed_eval(tr, ev, name):
-        tr, exact = drop_exact_duplicates(tr)
-        tr, overlap = drop_overlap_with_eval(tr, ev, thr)
-        report[name] = {
-            "exact_duplicates_dropped": exact,
-            "dropped_overlapping_eval": overlap,
-            "train": len(tr),
-            "eval": len(ev),
-        }
-        return tr, ev
-
-    coconot = Path(cfg.coconot_path)
-    fix = "set data.coconot_path to the folder holding coconot_eval.jsonl (default ../shared/data/coconot) or use data=coconot_hf"
-    # should-refuse pool
-    if cfg.refusal_source == "builtin":
-        tr, ev = split_by_fraction(builtin[SOURCE_REFUSAL], "refusal")
-    elif cfg.refusal_source == "coconot_local":
-        rows, bad = coconot_file(_require(coconot / "coconot_eval.jsonl", "data.coconot_path", fix))
-        tr, ev = split_by_fraction(coconot_rows(rows, SOURCE_REFUSAL, "coconot_eval.jsonl"), "refusal")
-        report["refusal"]["unparsable_lines"] = bad
-    elif cfg.refusal_source == "dataset":
-        tr, ev = split_by_fraction(
-            _dataset_pool(cfg.refusal_dataset, "data.refusal_dataset", SOURCE_REFUSAL, report), "refusal"
-        )
-    else:
-        tr = coconot_rows(
-            _hf(cfg.coconot_hf_name, "original", "train"), SOURCE_REFUSAL, f"{cfg.coconot_hf_name}:original/train"
-        )
-        ev = _eval_rows(
-            _hf(cfg.coconot_hf_name, "original", "test"), SOURCE_REFUSAL, f"{cfg.coconot_hf_name}:original/test"
-        )
-        tr, ev = fixed_eval(tr, ev, "refusal")
-    train[SOURCE_REFUSAL], evals = tr, evals + ev
-    # contrast pool
-    if cfg.contrast_source == "builtin":
-        tr, ev = split_by_fraction(builtin[SOURCE_CONTRAST], "contrast")
-    elif cfg.contrast_source == "coconot_local":
-        pref, bad1 = coconot_file(_require(coconot / "coconot_pref.jsonl", "data.coconot_path", fix))
-        cev, bad2 = coconot_file(_require(coconot / "coconot_contrast_eval.jsonl", "data.coconot_path", fix))
-        tr, ev = fixed_eval(
-            coconot_rows(pref, SOURCE_CONTRAST, "coconot_pref.jsonl", "chosen"),
-            _eval_rows(cev, SOURCE_CONTRAST, "coconot_contrast_eval.jsonl"),
-            "contrast",
-        )
-        report["contrast"]["unparsable_lines"] = bad1 + bad2
-    elif cfg.contrast_source == "coconot_hf":
-        tr = coconot_rows(
-            _hf(cfg.coconot_hf_name, "pref", "train"), SOURCE_CONTRAST, f"{cfg.coconot_hf_name}:pref/train", "chosen"
-        )
-        ev = _eval_rows(
-            _hf(cfg.coconot_hf_name, "contrast", "test"), SOURCE_CONTRAST, f"{cfg.coconot_hf_name}:contrast/test"
-        )
-        tr, ev = fixed_eval(tr, ev, "contrast")
-    elif cfg.contrast_source == "dataset":
-        tr, ev = split_by_fraction(
-            _dataset_pool(cfg.contrast_dataset, "data.contrast_dataset", SOURCE_CONTRAST, report), "contrast"
-        )
-    else:
-        tr, ev = [], []
-    train[SOURCE_CONTRAST], evals = tr, evals + ev
-    # general instructions
-    if cfg.general_source == "builtin":
-        rows = builtin[SOURCE_GENERAL]
-    elif cfg.general_source == "jsonl":
-        rows, report["general_unparsable_lines"] = alpaca_files(cfg.general_path)
-    elif cfg.general_source == "dataset":
-        rows = _dataset_pool(cfg.general_dataset, "data.general_dataset", SOURCE_GENERAL, report)
-    elif cfg.general_source == "ultrachat_hf":
-        rows = sources.general_pool(
-            _hf(cfg.general_hf_name, None, cfg.general_hf_split), f"{cfg.general_hf_name}:{cfg.general_hf_split}"
-        )
-    else:
-        rows = []
-    if cfg.general_limit is not None:
-        rows = rows[: cfg.general_limit]
-    if rows:
-        tr, ev = split_by_fraction(rows, "general", count=min(cfg.eval_general_count, len(rows) // 2))
-    else:
-        tr, ev = [], []
-    train[SOURCE_GENERAL], evals = tr, evals + ev
+    general = _general_pool(cfg, builtin, report)
+    eval_general = min(cfg.eval_general_count, len(general.rows) // 2)
+    train: dict[str, list[Example]] = {}
+    evals: list[Example] = []
+    for source, pool, eval_count in (
+        (SOURCE_REFUSAL, _refusal_pool(cfg, builtin, report), None),
+        (SOURCE_CONTRAST, _contrast_pool(cfg, builtin, report), None),
+        (SOURCE_GENERAL, general, eval_general),
+    ):
+        train[source], ev = _split(pool, source, eval_count, cfg, report)
+        evals += ev
     train, report["cross_source"] = drop_cross_source_duplicates(train, evals)
     report["pool_sizes"] = {k: len(v) for k, v in train.items()}
     report["eval_sizes"] = {
@@ -207,6 +138,85 @@ def load(cfg: DataConfig) -> SplitData:
             "and AUROC NaN. Check data.refusal_source and its files"
         )
     return SplitData(train=train, eval=evals, report=report)
+
+
+def _split(pool: Pool, name: str, eval_count: int | None, cfg: DataConfig, report: dict):
+    """(train, eval) of one pool: its own eval split kept (training rows overlapping it dropped),
+    else `eval_count` rows (default data.eval_fraction of them) split off without near-duplicates across."""
+    thr = cfg.near_duplicate_jaccard
+    if pool.eval_rows is not None:
+        tr, exact = drop_exact_duplicates(pool.rows)
+        tr, overlap = drop_overlap_with_eval(tr, pool.eval_rows, thr)
+        ev, rep = pool.eval_rows, {"exact_duplicates_dropped": exact, "dropped_overlapping_eval": overlap}
+    else:
+        size = eval_count if eval_count is not None else round(cfg.eval_fraction * len(pool.rows))
+        tr, ev, rep = split_pool(pool.rows, size, cfg.split_seed, thr) if pool.rows else ([], [], {})
+    report[name] = {**report.get(name, {}), **rep, "train": len(tr), "eval": len(ev)}
+    if pool.unparsable_lines:
+        report[name]["unparsable_lines"] = pool.unparsable_lines
+    return tr, ev
+
+
+COCONOT_FIX = "set data.coconot_path to the folder holding coconot_eval.jsonl (default ../shared/data/coconot) or use data=coconot_hf"
+
+
+def _refusal_pool(cfg: DataConfig, builtin, report: dict) -> Pool:
+    """Should-refuse rows: builtin, the local CoCoNot eval file, a user dataset, or CoCoNot on the hub."""
+    if cfg.refusal_source == "builtin":
+        return Pool(builtin[SOURCE_REFUSAL])
+    if cfg.refusal_source == "coconot_local":
+        rows, bad = coconot_file(
+            _require(Path(cfg.coconot_path) / "coconot_eval.jsonl", "data.coconot_path", COCONOT_FIX)
+        )
+        return Pool(coconot_rows(rows, SOURCE_REFUSAL, "coconot_eval.jsonl"), unparsable_lines=bad)
+    if cfg.refusal_source == "dataset":
+        return Pool(_dataset_pool(cfg.refusal_dataset, "data.refusal_dataset", SOURCE_REFUSAL, report))
+    name = cfg.coconot_hf_name
+    return Pool(
+        coconot_rows(_hf(name, "original", "train"), SOURCE_REFUSAL, f"{name}:original/train"),
+        _eval_rows(_hf(name, "original", "test"), SOURCE_REFUSAL, f"{name}:original/test"),
+    )
+
+
+def _contrast_pool(cfg: DataConfig, builtin, report: dict) -> Pool:
+    """Risky-looking prompts to answer: builtin, CoCoNot's pref + contrast files (local or hub), a user dataset."""
+    if cfg.contrast_source == "builtin":
+        return Pool(builtin[SOURCE_CONTRAST])
+    if cfg.contrast_source == "coconot_local":
+        folder = Path(cfg.coconot_path)
+        pref, bad1 = coconot_file(_require(folder / "coconot_pref.jsonl", "data.coconot_path", COCONOT_FIX))
+        cev, bad2 = coconot_file(_require(folder / "coconot_contrast_eval.jsonl", "data.coconot_path", COCONOT_FIX))
+        return Pool(
+            coconot_rows(pref, SOURCE_CONTRAST, "coconot_pref.jsonl", "chosen"),
+            _eval_rows(cev, SOURCE_CONTRAST, "coconot_contrast_eval.jsonl"),
+            bad1 + bad2,
+        )
+    if cfg.contrast_source == "coconot_hf":
+        name = cfg.coconot_hf_name
+        return Pool(
+            coconot_rows(_hf(name, "pref", "train"), SOURCE_CONTRAST, f"{name}:pref/train", "chosen"),
+            _eval_rows(_hf(name, "contrast", "test"), SOURCE_CONTRAST, f"{name}:contrast/test"),
+        )
+    if cfg.contrast_source == "dataset":
+        return Pool(_dataset_pool(cfg.contrast_dataset, "data.contrast_dataset", SOURCE_CONTRAST, report))
+    return Pool([])
+
+
+def _general_pool(cfg: DataConfig, builtin, report: dict) -> Pool:
+    """Ordinary instructions: builtin, alpaca-style JSONL, a user dataset or UltraChat; data.general_limit caps them."""
+    bad = 0
+    if cfg.general_source == "builtin":
+        rows = builtin[SOURCE_GENERAL]
+    elif cfg.general_source == "jsonl":
+        rows, bad = alpaca_files(cfg.general_path)
+    elif cfg.general_source == "dataset":
+        rows = _dataset_pool(cfg.general_dataset, "data.general_dataset", SOURCE_GENERAL, report)
+    elif cfg.general_source == "ultrachat_hf":
+        split = f"{cfg.general_hf_name}:{cfg.general_hf_split}"
+        rows = sources.general_pool(_hf(cfg.general_hf_name, None, cfg.general_hf_split), split)
+    else:
+        rows = []
+    return Pool(rows if cfg.general_limit is None else rows[: cfg.general_limit], unparsable_lines=bad)
 
 
 def alpaca_files(path: str | None) -> tuple[list[Example], int]:
