@@ -19,6 +19,7 @@ apply(policy, probs, tokens) -> chosen token index per prompt (decisions.py does
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,24 +87,24 @@ def _number(key: str, value, problems: list[str], lo: float | None = None, hi: f
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         problems.append(f"{key}={value!r}: expected a number{fix}")
         return None
+    if not math.isfinite(value):  # YAML reads .nan / .inf as floats; NaN would pass every range test below
+        problems.append(f"{key}={value!r}: expected a finite number{fix}")
+        return None
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         problems.append(f"{key}={value!r}: must be between {lo} and {hi}{fix}")
         return None
     return float(value)
 
 
+PROBABILITY = " (probabilities are between 0 and 1)"
+
+
 def from_dict(raw: dict, origin: str = "policy") -> Policy:
     """Validate a plain mapping into a Policy; raise PolicyError listing every problem."""
-    problems: list[str] = []
+    known = [f.name for f in dataclasses.fields(Policy)]
     if not isinstance(raw, dict):
-        raise PolicyError(
-            [f"{origin}: expected a mapping with keys {[f.name for f in dataclasses.fields(Policy)]}, got {raw!r}"],
-            origin,
-        )
-    known = {f.name for f in dataclasses.fields(Policy)}
-    for k in raw:
-        if k not in known:
-            problems.append(f"{k}={raw[k]!r}: unknown key; allowed keys: {', '.join(sorted(known))}")
+        raise PolicyError([f"{origin}: expected a mapping with keys {known}, got {raw!r}"], origin)
+    problems = [f"{k}={raw[k]!r}: unknown key; allowed keys: {', '.join(sorted(known))}" for k in raw if k not in known]
     scheme = raw.get("scheme", "single")
     if scheme not in ("single", "category"):
         problems.append(
@@ -113,86 +114,99 @@ def from_dict(raw: dict, origin: str = "policy") -> Policy:
     rule = raw.get("rule", "model_choice")
     if rule not in RULES:
         problems.append(f"rule={rule!r}: expected one of {', '.join(RULES)}")
-    hint = " (probabilities are between 0 and 1)"
     threshold = raw.get("threshold")
     if threshold is not None:
-        threshold = _number("threshold", threshold, problems, 0.0, 1.0, hint)
+        threshold = _number("threshold", threshold, problems, 0.0, 1.0, PROBABILITY)
     temperature = _number(
         "temperature", raw.get("temperature", 1.0), problems, 1e-6, None, " (must be > 0; 1.0 = unscaled)"
     )
-
-    def tokens_map(key: str, lo, hi, fix) -> dict[str, float]:
-        value = raw.get(key) or {}
-        if not isinstance(value, dict):
-            problems.append(f"{key}={value!r}: expected a mapping of control token to number, e.g. {{humanizing: 0.9}}")
-            return {}
-        out = {}
-        for name, v in value.items():
-            tok = resolve_token(name, scheme)
-            if tok is None:
-                problems.append(
-                    f"{key}.{name}={v!r}: {name!r} is not a control token of scheme {scheme!r}; use one of {control_tokens(scheme)} "
-                    f"(or a category slug such as humanizing)"
-                )
-                continue
-            num = _number(f"{key}.{name}", v, problems, lo, hi, fix)
-            if num is not None:
-                out[tok] = num
-        return out
-
-    thresholds = tokens_map("thresholds", 0.0, 1.0, hint)
-    biases = tokens_map("biases", None, None, " (a logit offset, e.g. -2.0)")
+    thresholds = _token_numbers(raw, "thresholds", scheme, problems, 0.0, 1.0, PROBABILITY)
+    biases = _token_numbers(raw, "biases", scheme, problems, None, None, " (a logit offset, e.g. -2.0)")
     if RESPOND_TOKEN in thresholds:
         problems.append(
             f"thresholds.[respond]={thresholds.pop(RESPOND_TOKEN)}: thresholds apply to refusal tokens only; "
             f"to favour answering, raise the refusal tokens' thresholds"
         )
-    controlled_raw = raw.get("controlled") or []
-    controlled: list[str] = []
-    if not isinstance(controlled_raw, (list, tuple)):
-        problems.append(f"controlled={controlled_raw!r}: expected a list of category tokens, e.g. [humanizing, safety]")
-    else:
-        for name in controlled_raw:
-            tok = resolve_token(name, scheme)
-            if tok is None or tok == RESPOND_TOKEN:
-                problems.append(
-                    f"controlled: {name!r} is not a refusal token of scheme {scheme!r}; use one of {control_tokens(scheme)[1:]}"
-                )
-            else:
-                controlled.append(tok)
-    # what each rule needs
-    if rule == "threshold" and threshold is None:
-        problems.append(
-            "threshold=None: rule 'threshold' needs a threshold between 0 and 1 (refuse iff p(refuse) >= threshold)"
-        )
-    if rule == "category":
-        if scheme != "category":
-            problems.append(
-                f"rule='category': needs scheme 'category' (got {scheme!r}); use rule 'threshold' for the single scheme"
-            )
-        if threshold is None:
-            problems.append("threshold=None: rule 'category' needs the threshold applied to the controlled set")
-        if not controlled and isinstance(controlled_raw, (list, tuple)):
-            problems.append(
-                f"controlled=[]: rule 'category' needs the controlled set S, e.g. [humanizing] (categories: {[c for c in CATEGORIES]})"
-            )
-    if rule == "per_category" and not thresholds and threshold is None and not problems:
-        problems.append(
-            "thresholds={}: rule 'per_category' needs at least one threshold, e.g. thresholds: {humanizing: 0.9}"
-        )
-    if rule == "bias" and not biases and not any(p.startswith("biases") for p in problems):
-        problems.append("biases={}: rule 'bias' needs at least one bias, e.g. biases: {refuse: -2.0}")
-    if problems:
-        raise PolicyError(problems, origin)
-    return Policy(
+    controlled = _controlled_tokens(raw.get("controlled") or [], scheme, problems)
+    policy = Policy(
         scheme=scheme,
         rule=rule,
         threshold=threshold,
         thresholds=thresholds,
-        controlled=controlled,
+        controlled=controlled or [],
         biases=biases,
         temperature=temperature,
     )
+    problems += _what_the_rule_needs(policy, controlled is not None, problems)
+    if problems:
+        raise PolicyError(problems, origin)
+    return policy
+
+
+def _token_numbers(raw: dict, key: str, scheme: str, problems: list[str], lo, hi, fix: str) -> dict[str, float]:
+    """A mapping of control token (or category slug) -> number, e.g. thresholds: {humanizing: 0.9}."""
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        problems.append(f"{key}={value!r}: expected a mapping of control token to number, e.g. {{humanizing: 0.9}}")
+        return {}
+    out = {}
+    for name, v in value.items():
+        tok = resolve_token(name, scheme)
+        if tok is None:
+            problems.append(
+                f"{key}.{name}={v!r}: {name!r} is not a control token of scheme {scheme!r}; use one of {control_tokens(scheme)} "
+                f"(or a category slug such as humanizing)"
+            )
+            continue
+        num = _number(f"{key}.{name}", v, problems, lo, hi, fix)
+        if num is not None:
+            out[tok] = num
+    return out
+
+
+def _controlled_tokens(names, scheme: str, problems: list[str]) -> list[str] | None:
+    """The controlled set S as refusal tokens; None when it is not a list at all."""
+    if not isinstance(names, (list, tuple)):
+        problems.append(f"controlled={names!r}: expected a list of category tokens, e.g. [humanizing, safety]")
+        return None
+    controlled = []
+    for name in names:
+        tok = resolve_token(name, scheme)
+        if tok is None or tok == RESPOND_TOKEN:
+            problems.append(
+                f"controlled: {name!r} is not a refusal token of scheme {scheme!r}; use one of {control_tokens(scheme)[1:]}"
+            )
+        else:
+            controlled.append(tok)
+    return controlled
+
+
+def _what_the_rule_needs(p: Policy, controlled_is_list: bool, problems: list[str]) -> list[str]:
+    """Settings the chosen rule cannot work without (problems so far: to avoid repeating one)."""
+    needs = []
+    threshold_missing = p.threshold is None and not any(q.startswith("threshold=") for q in problems)
+    if p.rule == "threshold" and threshold_missing:
+        needs.append(
+            "threshold=None: rule 'threshold' needs a threshold between 0 and 1 (refuse iff p(refuse) >= threshold)"
+        )
+    if p.rule == "category":
+        if p.scheme != "category":
+            needs.append(
+                f"rule='category': needs scheme 'category' (got {p.scheme!r}); use rule 'threshold' for the single scheme"
+            )
+        if threshold_missing:
+            needs.append("threshold=None: rule 'category' needs the threshold applied to the controlled set")
+        if not p.controlled and controlled_is_list:
+            needs.append(
+                f"controlled=[]: rule 'category' needs the controlled set S, e.g. [humanizing] (categories: {list(CATEGORIES)})"
+            )
+    if p.rule == "per_category" and not p.thresholds and p.threshold is None and not problems:
+        needs.append(
+            "thresholds={}: rule 'per_category' needs at least one threshold, e.g. thresholds: {humanizing: 0.9}"
+        )
+    if p.rule == "bias" and not p.biases and not any(q.startswith("biases") for q in problems):
+        needs.append("biases={}: rule 'bias' needs at least one bias, e.g. biases: {refuse: -2.0}")
+    return needs
 
 
 def override(policy: Policy, changes: dict, origin: str = "request override") -> Policy:

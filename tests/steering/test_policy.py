@@ -109,3 +109,14 @@ def test_apply_dispatches_to_the_rules():
         assert list(policy.apply(policy.from_dict(raw), p, CAT)) == list(want), raw
     with pytest.raises(policy.PolicyError, match="differ from the checkpoint"):
         policy.apply(policy.from_dict({"scheme": "single"}), p, CAT)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_numbers_are_refused(bad):
+    """YAML spells them .nan and .inf; NaN passes every range comparison, so it needs its own check."""
+    with pytest.raises(policy.PolicyError) as err:
+        policy.from_dict({"rule": "threshold", "threshold": bad, "biases": {"refuse": bad}})
+    assert f"threshold={bad!r}: expected a finite number" in str(err.value)
+    assert f"biases.refuse={bad!r}: expected a finite number" in str(err.value)
+    assert len(err.value.problems) == 2  # no second "threshold=None: rule 'threshold' needs a threshold"
+    assert policy.from_dict(__import__("yaml").safe_load("rule: threshold\nthreshold: 0.4")).threshold == 0.4
