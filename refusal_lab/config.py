@@ -208,6 +208,10 @@ class TokensConfig:
     descriptions: dict[str, str] = _f(
         {}, "optional description text per control token for init=description (defaults are built in)"
     )
+    separate_input_rows: bool = _f(
+        False,
+        "tied embeddings: give the output head its own copy, so training the head rows leaves the tokens' input rows at their init (trainable=control_tokens: no stray word after the forced token)",
+    )
 
 
 @dataclass
@@ -573,7 +577,15 @@ def _build(cls, raw: dict, prefix: str, problems: list[str]):
 
 
 def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
-    m, mix, data, tr = cfg.model, cfg.mix, cfg.data, cfg.train
+    """Rules between keys, one function per section (field types are already checked)."""
+    _model_checks(cfg.model, problems)
+    _mix_checks(cfg.mix, cfg.data, problems)
+    _data_checks(cfg.data, problems)
+    _train_checks(cfg.train, cfg.tokens, problems)
+    _token_checks(cfg.tokens, problems)
+
+
+def _model_checks(m: ModelConfig, problems: list[str]) -> None:
     if (
         m.kind == "tiny"
         and isinstance(m.hidden_size, int)
@@ -588,6 +600,9 @@ def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
         )
     if m.kind == "gguf" and not (m.name_or_path or m.gguf_package):
         problems.append("model.name_or_path=None: model.kind=gguf needs a .gguf path or model.gguf_package")
+
+
+def _mix_checks(mix: MixConfig, data: DataConfig, problems: list[str]) -> None:
     if (mix.total is None) == (mix.general_count is None):
         problems.append(
             f"mix.total={mix.total!r}, mix.general_count={mix.general_count!r}: set exactly one of them (the other null)"
@@ -614,6 +629,9 @@ def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
                 )
             elif isinstance(w, (int, float)) and w < 0:
                 problems.append(f"mix.category_weights.{k}={w!r}: weights must be >= 0")
+
+
+def _data_checks(data: DataConfig, problems: list[str]) -> None:
     for pool in ("refusal", "contrast", "general"):
         if getattr(data, f"{pool}_source") == "dataset" and not getattr(data, f"{pool}_dataset").path:
             problems.append(
@@ -624,7 +642,10 @@ def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
         problems.append(
             "data.general_path=None: data.general_source=jsonl needs a .jsonl file or folder (e.g. ../shared/data/alpaca_libre)"
         )
-    if tr.trainable == "control_tokens" and cfg.tokens.scheme == "none":
+
+
+def _train_checks(tr: TrainConfig, tokens: TokensConfig, problems: list[str]) -> None:
+    if tr.trainable == "control_tokens" and tokens.scheme == "none":
         problems.append(
             "train.trainable='control_tokens': tokens.scheme='none' has no control tokens to train; use train.trainable=all or lora"
         )
@@ -659,7 +680,10 @@ def _cross_checks(cfg: RunConfig, problems: list[str]) -> None:
         problems.append(
             "train.push_to_hub=true: needs train.save_checkpoint=true (the pushed files are the checkpoint)"
         )
-    for tok in cfg.tokens.descriptions or {}:
+
+
+def _token_checks(tokens: TokensConfig, problems: list[str]) -> None:
+    for tok in tokens.descriptions or {}:
         if not (str(tok).startswith("[") and str(tok).endswith("]")):
             problems.append(
                 f"tokens.descriptions.{tok}: keys are control tokens such as '[refuse]' or '[Humanizing requests]'"

@@ -9,6 +9,7 @@ and fix, and all come back at once, in the ConfigError of the schema check.
 
 from __future__ import annotations
 
+import json
 import netrc
 import os
 from pathlib import Path
@@ -56,7 +57,19 @@ def file_problems(cfg: RunConfig) -> list[str]:
                 f"train.deepspeed_config={tr.deepspeed_config!r}: no such file; use train=deepspeed_zero2 / deepspeed_zero3 "
                 "or an existing DeepSpeed JSON"
             )
+        elif cfg.tokens.separate_input_rows and _zero_stage(given if given.is_file() else project_file(given)) == 3:
+            problems.append(
+                "tokens.separate_input_rows=true: ZeRO-3 partitions the model before the control rows are set, "
+                "so the head cannot be untied there; use train=deepspeed_zero2 or tokens.separate_input_rows=false"
+            )
     return problems
+
+
+def _zero_stage(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.read_text()).get("zero_optimization", {}).get("stage", 0))
+    except (OSError, ValueError, AttributeError):
+        return None  # an unreadable JSON is DeepSpeed's own error to report, with its file name
 
 
 def device_problems(cfg: RunConfig) -> list[str]:

@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 import torch
 
-from refusal_lab.config import TrainConfig
+from refusal_lab.config import TokensConfig, TrainConfig
 from refusal_lab.data.records import Example
 from refusal_lab.model.chat import encode_example
-from refusal_lab.model.tokens import add_control_tokens, resize_and_init
+from refusal_lab.model.tokens import add_control_tokens, install_control_tokens, resize_and_init
 from refusal_lab.training.cached_rows import cached_states, train_cached_rows
 from refusal_lab.training.loop import prepare_trainable, train
 from tests.helpers import examples, tiny
@@ -124,3 +124,30 @@ def test_cached_states_are_the_models_own_first_position_logits():
             frozen[new_ids] = False
             torch.testing.assert_close(states.frozen_lse[i], torch.logsumexp(logits[frozen], -1), atol=1e-4, rtol=1e-5)
             torch.testing.assert_close(mine - torch.logsumexp(mine, -1), full, atol=1e-4, rtol=1e-5)
+
+
+def test_separate_input_rows_leave_the_forced_tokens_input_at_init_through_save_and_load(tmp_path):
+    """tokens.separate_input_rows on a tied model: only the head rows learn, so what the network
+    reads after a forced control token stays the description init (no stray word after it)."""
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model, tok = tiny(tied=True)
+    ids = install_control_tokens(model, tok, TokensConfig(scheme="single", separate_input_rows=True))
+    new_ids = list(ids.values())
+    emb, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    assert head is not emb and torch.equal(head, emb) and model.config.tie_word_embeddings is False
+    before = token_rows(model, new_ids)
+    cfg = TrainConfig(trainable="control_tokens", epochs=4, batch_size=3, lr=5e-2, threads=1)
+    enc = [encode_example(tok, e, "single", "completion", 64, True) for e in examples() * 3]
+    train(prepare_trainable(model, cfg, new_ids), enc, tok.pad_token_id, cfg, new_ids, progress=False)
+    after = token_rows(model, new_ids)
+    assert not torch.allclose(after["head"], before["head"], atol=1e-3)
+    torch.testing.assert_close(after["embed"], before["embed"])
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert loaded.get_output_embeddings().weight is not loaded.get_input_embeddings().weight
+    for k, rows in token_rows(loaded, new_ids).items():
+        torch.testing.assert_close(rows, after[k])
+    x = torch.tensor([[1, 2, 3, new_ids[1], 4]])
+    torch.testing.assert_close(loaded(x).logits, model(x).logits)

@@ -30,6 +30,9 @@ def test_missing_files_are_named(compose, tmp_path):
     assert problems_of(compose, ["train=deepspeed_zero2"]) == []  # the shipped JSON is found
     found = problems_of(compose, ["model=hf", f"model.name_or_path={tmp_path}/model"])
     assert "no such folder" in found[0]
+    found = problems_of(compose, ["train=deepspeed_zero3", "tokens.separate_input_rows=true"])
+    assert len(found) == 1 and "tokens.separate_input_rows=true: ZeRO-3" in found[0]
+    assert problems_of(compose, ["train=deepspeed_zero2", "tokens.separate_input_rows=true"]) == []
 
 
 def test_hf_without_a_name_is_refused_by_the_schema(compose):

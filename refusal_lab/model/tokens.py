@@ -8,6 +8,12 @@ starts the token at a useful probability (measured on SmolLM2: log p([refuse])
 -3.4 instead of -20 with mean rows). With tied embeddings the input and output
 rows are one parameter; with an untied head the head rows get the same rule
 applied to the head matrix.
+
+`untie_head` (tokens.separate_input_rows) exists for trainable=control_tokens on a tied
+model: there only the head rows learn (the loss sits at the control position), but tied,
+the same row is also what the network reads after a forced token, so a row trained as a
+classifier direction makes the model open its reply with a stray word ("[refuse]DSOLVER:
+I'm sorry..."). A separate head keeps the input row at its description init.
 """
 
 from __future__ import annotations
@@ -52,6 +58,29 @@ def add_control_tokens(tokenizer, scheme: str) -> dict[str, int]:
         if tokenizer.encode(t, add_special_tokens=False) != [i]:
             raise RuntimeError(f"control token {t!r} does not encode to the single id {i}")
     return ids
+
+
+def install_control_tokens(model, tokenizer, tokens_cfg) -> dict[str, int]:
+    """Add the scheme's tokens to tokenizer and model, set their rows, untie the head if asked;
+    returns token -> id. (ZeRO-3 partitions the model first and sets rows its own way.)"""
+    token_ids = add_control_tokens(tokenizer, tokens_cfg.scheme)
+    resize_and_init(model, tokenizer, token_ids, tokens_cfg.init, dict(tokens_cfg.descriptions))
+    if tokens_cfg.separate_input_rows and token_ids:
+        untie_head(model)
+    return token_ids
+
+
+@torch.no_grad()
+def untie_head(model) -> bool:
+    """Give a tied output head its own copy of the embedding matrix (the config says so too,
+    so save/load keep them apart); returns whether it was tied."""
+    emb, head = model.get_input_embeddings(), model.get_output_embeddings()
+    if head is None or head.weight is not emb.weight:
+        return False
+    head.weight = torch.nn.Parameter(emb.weight.detach().clone())
+    model.config.tie_word_embeddings = False
+    model.all_tied_weights_keys = {}  # transformers 5 reads this when saving and re-tying
+    return True
 
 
 @torch.no_grad()

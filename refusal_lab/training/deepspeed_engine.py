@@ -454,17 +454,17 @@ class DeepSpeedBackend:
 
     def build_model(self, texts: list[str]):
         from refusal_lab.model.loading import load_model
-        from refusal_lab.model.tokens import add_control_tokens, resize_and_init
+        from refusal_lab.model.tokens import add_control_tokens, install_control_tokens
 
         model, tokenizer = load_model(self.cfg.model, texts, self.cfg.seed)
-        token_ids = add_control_tokens(tokenizer, self.cfg.tokens.scheme)
         tokens = self.cfg.tokens
         if zero_stage(self.ds) == 3:
+            token_ids = add_control_tokens(tokenizer, tokens.scheme)
             self.zero3 = self.zero3 or Zero3Context(self.ds)
             model = partition(model, self.ds)
             resize_and_init_partitioned(model, tokenizer, token_ids, tokens.init, dict(tokens.descriptions))
         else:
-            resize_and_init(model, tokenizer, token_ids, tokens.init, dict(tokens.descriptions))
+            token_ids = install_control_tokens(model, tokenizer, tokens)
             model.to(self.device)
         return model, tokenizer, token_ids
 

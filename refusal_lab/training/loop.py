@@ -234,11 +234,10 @@ class TorchBackend:
     def build_model(self, texts: list[str]):
         """Model, tokenizer and the ids of the control tokens added to both."""
         from refusal_lab.model.loading import load_model
-        from refusal_lab.model.tokens import add_control_tokens, resize_and_init
+        from refusal_lab.model.tokens import install_control_tokens
 
         model, tokenizer = load_model(self.cfg.model, texts, self.cfg.seed)
-        token_ids = add_control_tokens(tokenizer, self.cfg.tokens.scheme)
-        resize_and_init(model, tokenizer, token_ids, self.cfg.tokens.init, dict(self.cfg.tokens.descriptions))
+        token_ids = install_control_tokens(model, tokenizer, self.cfg.tokens)
         return model.to(self.device), tokenizer, token_ids
 
     def train(
