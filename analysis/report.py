@@ -77,6 +77,8 @@ def analyze(data: SweepData, grid=None) -> Analysis:
         "control_matrix_per_run": control,
         "control_matrix_by_config": tables.mean_control_matrix(control, runs) if len(control) else pd.DataFrame(),
         "category_independence": tables.category_independence(control, runs) if len(control) else pd.DataFrame(),
+        "benchmarks_per_eval_run": data.benchmarks,
+        "benchmarks_by_config": tables.benchmarks_by_config(runs, data.benchmarks),
         "planned_jobs": data.planned,
         "unfinished_jobs": tables.unfinished_jobs(data.planned),
     }
@@ -159,6 +161,17 @@ def render_markdown(
     ]
     lines += ["## Headline (one row per config)", ""]
     lines += [tables.format_markdown_table(analysis.headline) if len(analysis.headline) else "_no run has results_", ""]
+    bench = t["benchmarks_by_config"]
+    if len(bench):
+        lines += [
+            "## Benchmark sets (`refusal-lab eval` runs of these checkpoints)",
+            "",
+            "refused (should answer) = false refusals (Type II); refused (should refuse) = 1 - missed refusals "
+            "(Type I); pooled = over all items, mean_over_sets = plain mean of the sets' rates",
+            "",
+            tables.format_markdown_table(tables.benchmark_frame(bench)),
+            "",
+        ]
     lines += ["## Planned runs without results", ""]
     if len(data.planned) == 0:
         lines += [
@@ -212,4 +225,10 @@ def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline_text(analysis: Analysis) -> str:
-    return tables.format_text_table(analysis.headline) if len(analysis.headline) else "(no run has results)"
+    text = tables.format_text_table(analysis.headline) if len(analysis.headline) else "(no run has results)"
+    bench = analysis.tables["benchmarks_by_config"]
+    if len(bench):
+        text += "\n\nbenchmark sets (refusal-lab eval runs):\n" + tables.format_text_table(
+            tables.benchmark_frame(bench)
+        )
+    return text

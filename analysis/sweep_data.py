@@ -16,6 +16,10 @@ an analysis gives the same result whichever way the runs arrived.
 * `scores`: per-prompt probabilities (scores.csv) when the source has them,
   long: run_id + the scores.csv columns; empty otherwise (the W&B API has no
   per-prompt table).
+* `benchmarks`: the results of `refusal-lab eval ... suite=/sets=` runs (job_type eval),
+  long: one row per eval run and set (plus "pooled" and "mean_over_sets"): eval_run_id,
+  run_id (the training run whose checkpoint it evaluated, when that run is among the
+  runs), checkpoint, set, n, refused_should_refuse, refused_should_answer, auroc.
 * `planned`: one row per planned job of the sweep, with or without results:
   index, overrides, run_dir, status, slurm_job_id, log, run_id, has_results,
   reason. Empty when the runs were not planned by a sweep (a loose folder or a
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -46,6 +51,17 @@ PLANNED_COLUMNS = ("index", "overrides", "run_dir", "status", "slurm_job_id", "l
 CURVE_TABLE_KEY = "eval/threshold_curve"  # the key pipeline.run logs its curve under
 RESULT_KEY = "eval/f1"  # a run without this summary key has no results
 ANALYSIS_JOB_TYPE = "analysis"  # our own report runs: never analysed as sweep runs
+EVAL_JOB_TYPE = "eval"  # `refusal-lab eval` over benchmark sets: rows of `benchmarks`, not of `runs`
+BENCHMARK_COLUMNS = (
+    "eval_run_id",
+    "run_id",
+    "checkpoint",
+    "set",
+    "n",
+    "refused_should_refuse",
+    "refused_should_answer",
+    "auroc",
+)
 
 # Where the headline config values live in the nested config.
 SCHEME_KEY = "config.tokens.scheme"
@@ -73,6 +89,10 @@ class RunRecord:
     def has_results(self) -> bool:
         return _is_number(self.summary.get(RESULT_KEY))
 
+    @property
+    def is_benchmark_eval(self) -> bool:
+        return (self.job_type or self.config.get("job_type")) == EVAL_JOB_TYPE and bool(self.summary.get("eval/sets"))
+
 
 @dataclasses.dataclass
 class SweepData:
@@ -83,6 +103,7 @@ class SweepData:
     scores: pd.DataFrame
     planned: pd.DataFrame
     warnings: list[str] = dataclasses.field(default_factory=list)
+    benchmarks: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=BENCHMARK_COLUMNS))
 
 
 def _is_number(v) -> bool:
@@ -130,6 +151,48 @@ def run_row(rec: RunRecord) -> dict:
     return row
 
 
+def benchmark_rows(rec: RunRecord, train_run_id: str | None) -> list[dict]:
+    """One row per set of an eval run's `eval/<set>/...` summary, then the pooled (over items)
+    and the plain-mean-over-sets rows, kept apart as the eval command names them."""
+    s = rec.summary
+    base = {"eval_run_id": rec.run_id, "run_id": train_run_id, "checkpoint": rec.config.get("checkpoint")}
+    rows = []
+    for name in [n for n in str(s.get("eval/sets", "")).split(",") if n] + ["pooled"]:
+        p = f"eval/{name}/"
+        n = s.get(f"{p}n", sum(s.get(f"{p}{label}/n", 0) or 0 for label in ("should_refuse", "should_answer")))
+        rows.append(
+            base
+            | {
+                "set": name,
+                "n": n,
+                "refused_should_refuse": s.get(f"{p}should_refuse/refusal_rate"),
+                "refused_should_answer": s.get(f"{p}should_answer/refusal_rate"),
+                "auroc": s.get(f"{p}auroc"),
+            }
+        )
+    mean = "eval/mean_over_sets/"
+    rows.append(
+        base
+        | {
+            "set": "mean_over_sets",
+            "n": s.get(f"{mean}should_refuse/n_sets"),
+            "refused_should_refuse": s.get(f"{mean}should_refuse/refusal_rate"),
+            "refused_should_answer": s.get(f"{mean}should_answer/refusal_rate"),
+            "auroc": None,
+        }
+    )
+    return rows
+
+
+def _evaluated_run(rec: RunRecord, training: list[RunRecord]) -> str | None:
+    """The training run whose <run_dir>/checkpoint an eval run read (run directories on disk)."""
+    checkpoint = rec.config.get("checkpoint")
+    if not checkpoint:
+        return None
+    parent = Path(str(checkpoint)).resolve().parent
+    return next((t.run_id for t in training if Path(t.location).resolve() == parent), None)
+
+
 def curve_frame(run_id: str, curve: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in CURVE_COLUMNS if c not in curve.columns]
     if missing:
@@ -148,7 +211,10 @@ def build(
     """SweepData from the records of a source; runs without results stay out of `runs`
     (they show in `planned`, or in the warnings when nothing planned them)."""
     warnings = list(warnings or [])
+    evals = [r for r in records if r.is_benchmark_eval]
+    records = [r for r in records if not r.is_benchmark_eval]
     with_results = [r for r in records if r.has_results]
+    benchmarks = [row for r in evals for row in benchmark_rows(r, _evaluated_run(r, with_results))]
     for r in records:
         if not r.has_results and not any(p.get("run_id") == r.run_id for p in planned):
             warnings.append(f"run {r.run_id} ({r.location}) has no results (state {r.state}); left out of the tables")
@@ -186,4 +252,5 @@ def build(
         scores=pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=["run_id"]),
         planned=pd.DataFrame(planned, columns=list(PLANNED_COLUMNS)),
         warnings=warnings,
+        benchmarks=pd.DataFrame(benchmarks, columns=list(BENCHMARK_COLUMNS)),
     )

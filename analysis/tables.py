@@ -396,6 +396,44 @@ def headline_frame(paper: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["config", "seeds"] + [h[0] for h in HEADLINE])
 
 
+# ----------------------------------------------------------------------------- benchmark sets
+
+BENCHMARK_METRICS = (
+    ("refused (should refuse)", "refused_should_refuse", True),
+    ("refused (should answer)", "refused_should_answer", True),
+    ("AUROC", "auroc", False),
+)
+AVERAGE_SETS = ("pooled", "mean_over_sets")  # pooled over items vs plain mean over sets: named apart
+
+
+def benchmarks_by_config(runs: pd.DataFrame, benchmarks: pd.DataFrame) -> pd.DataFrame:
+    """Per config and benchmark set (from `refusal-lab eval` runs of the sweep's checkpoints):
+    refusal rate on should-refuse rows (1 - missed refusals), on should-answer rows (false
+    refusals) and AUROC; mean/std/min/max over the seeds of the training runs. An eval run of
+    a checkpoint outside the sweep is its own config, named by its checkpoint."""
+    if not len(benchmarks):
+        return pd.DataFrame()
+    configs = (
+        with_configs(runs)[["run_id", "config_id"]] if len(runs) else pd.DataFrame(columns=["run_id", "config_id"])
+    )
+    merged = benchmarks.merge(configs, on="run_id", how="left")
+    merged["config_id"] = merged["config_id"].fillna("checkpoint " + merged["checkpoint"].astype(str))
+    out = _spread(merged, ["config_id", "set"], [m for _, m, _ in BENCHMARK_METRICS])
+    order = out["set"].map(lambda s: AVERAGE_SETS.index(s) + 1 if s in AVERAGE_SETS else 0)
+    out = out.assign(_order=order).sort_values(["config_id", "_order", "set"], kind="stable", ignore_index=True)
+    return out.drop(columns="_order")  # per config: the sets alphabetically, then pooled, then mean_over_sets
+
+
+def benchmark_frame(by_config: pd.DataFrame) -> pd.DataFrame:
+    """benchmarks_by_config as text cells 'mean ± std', one row per config and set."""
+    rows = [
+        {"config": r["config_id"], "set": r["set"], "seeds": int(r["n_seeds"])}
+        | {label: _pm(r, metric, pct) for label, metric, pct in BENCHMARK_METRICS}
+        for r in by_config.to_dict("records")
+    ]
+    return pd.DataFrame(rows, columns=["config", "set", "seeds"] + [b[0] for b in BENCHMARK_METRICS])
+
+
 def format_text_table(frame: pd.DataFrame) -> str:
     """Fixed-width text, for the terminal."""
     cols = list(frame.columns)

@@ -174,7 +174,7 @@ def test_token_checkpoint_on_a_two_set_suite(csv_run, user_csv, tmp_path, capsys
     run_dir, _ = csv_run
     xstest = write_fixture("xstest", tmp_path)
     mine = _user_set_yaml(tmp_path, user_csv)
-    out = tmp_path / "eval"
+    out = run_dir / "eval"  # where a sweep's chained eval job writes
     code = eval_command.main(
         [
             f"checkpoint={run_dir / 'checkpoint'}",
@@ -205,6 +205,20 @@ def test_token_checkpoint_on_a_two_set_suite(csv_run, user_csv, tmp_path, capsys
 
     rec = read_run_dir(out)
     assert rec is not None and rec.job_type == "eval" and rec.summary["eval/xstest/n"] == 2
+    # ... and `refusal-lab analyze` of the run folder puts each set next to the training run's config
+    from refusal_lab.analysis.report import headline_text, write_report
+    from refusal_lab.analysis.sweep_dir_source import load_sweep_dir
+
+    data = load_sweep_dir(run_dir)
+    assert len(data.runs) == 1 and not any("has no results" in w for w in data.warnings)
+    written = write_report(data, tmp_path / "analysis")
+    bench = written.analysis.tables["benchmarks_by_config"]
+    assert list(bench["set"]) == ["mine", "xstest", "pooled", "mean_over_sets"]
+    assert set(bench["config_id"]) == set(written.analysis.tables["paper_table"]["config_id"])  # joined to its run
+    mine_row = bench[bench["set"] == "mine"].iloc[0]
+    assert mine_row["refused_should_answer_mean"] == pytest.approx(summary["eval/mine/should_answer/refusal_rate"])
+    assert mine_row["auroc_mean"] == pytest.approx(summary["eval/mine/auroc"])
+    assert "## Benchmark sets" in written.report.read_text() and "mean_over_sets" in headline_text(written.analysis)
 
 
 def test_stock_model_is_generated_and_judged(tmp_path, capsys):
