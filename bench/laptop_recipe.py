@@ -15,8 +15,10 @@ Every prompt's first-position state is computed once (training/cached_rows.py, c
 under outputs/cache/states), so each recipe is a fit of a few rows plus a matrix product:
 the grid over mix size, refusal share, contrast ratio, epochs and lr costs seconds.
 Weight decay is not a knob here: the loop never decays embedding rows (build_optimizer),
-so it has no effect on trainable=control_tokens. Prints one line per recipe (sorted by
-out-of-distribution AUROC) and the chosen one.
+so it has no effect on trainable=control_tokens. Each recipe is fitted on three mix seeds
+(a 300-row mix is a noisy sample) and scored by the worse of its OOD and ID AUROC, so a
+recipe that ranks held-out categories well but refuses CoCoNot's contrast prompts loses.
+Prints one line per recipe (sorted by that score) and the chosen one.
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ def scores(rows, states, idx, examples) -> dict:
     return out
 
 
+def averaged(runs: list[dict]) -> dict:
+    """Mean of every number (and of every refusal rate by kind) over the mix seeds."""
+    out = {k: float(np.mean([r[k] for r in runs])) for k in runs[0] if k != "by_kind"}
+    out["by_kind"] = {k: float(np.mean([r["by_kind"][k] for r in runs])) for k in runs[0]["by_kind"]}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -111,11 +120,12 @@ def main() -> None:
     ap.add_argument("--general-cap", type=int, default=200, help="alpaca-libre candidates")
     ap.add_argument("--builtin-cap", type=int, default=80, help="builtin contrast / general prompts in the OOD set")
     ap.add_argument(
-        "--id-cap", type=int, default=150, help="in-distribution eval prompts (CoCoNot eval split, contrast, alpaca)"
+        "--id-cap", type=int, default=300, help="in-distribution eval prompts (CoCoNot eval split, contrast, alpaca)"
     )
     ap.add_argument("--totals", default="150,300,600")
     ap.add_argument("--epochs", default="1,2,4,8")
     ap.add_argument("--lrs", default="0.005,0.02,0.05")
+    ap.add_argument("--seeds", default="0,1,2", help="mix seeds per recipe (metrics are their means)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -163,38 +173,51 @@ def main() -> None:
     init = head_matrix(model).detach()[new_ids].clone()
     ood_idx, ind_idx = [at[e.prompt] for e in ood], [at[e.prompt] for e in ind]
     results = []
+    seeds = [int(x) for x in args.seeds.split(",")]
     for total, rf, cr in itertools.product([int(x) for x in args.totals.split(",")], (0.3, 0.5), (0.5, 1.0)):
-        mix = mixing.mix(
-            pools, MixConfig(total=total, refusal_fraction=rf, contrast_ratio=cr, on_shortfall="cap", seed=0)
-        )
-        idx = [at[e.prompt] for e in mix.examples]
-        sub = dataclasses.replace(states, hidden=states.hidden[idx], frozen_lse=states.frozen_lse[idx])
-        targets = torch.tensor([int(e.should_refuse) for e in mix.examples])
+        mixes = [
+            mixing.mix(
+                pools, MixConfig(total=total, refusal_fraction=rf, contrast_ratio=cr, on_shortfall="cap", seed=seed)
+            ).examples
+            for seed in seeds
+        ]
         for epochs, lr in itertools.product(
             [float(x) for x in args.epochs.split(",")], [float(x) for x in args.lrs.split(",")]
         ):
-            rows, _ = fit_rows(init, sub, targets, dataclasses.replace(cfg.train, epochs=epochs, lr=lr))
+            per_seed = []
+            for examples in mixes:  # one fit per mix seed: a 300-row mix is a noisy sample of the pools
+                idx = [at[e.prompt] for e in examples]
+                sub = dataclasses.replace(states, hidden=states.hidden[idx], frozen_lse=states.frozen_lse[idx])
+                targets = torch.tensor([int(e.should_refuse) for e in examples])
+                rows, _ = fit_rows(init, sub, targets, dataclasses.replace(cfg.train, epochs=epochs, lr=lr))
+                per_seed.append({"ood": scores(rows, states, ood_idx, ood), "id": scores(rows, states, ind_idx, ind)})
             results.append(
                 {
-                    "total": len(mix.examples),
+                    "total": len(mixes[0]),
                     "refusal_fraction": rf,
                     "contrast_ratio": cr,
                     "epochs": epochs,
                     "lr": lr,
-                    "ood": scores(rows, states, ood_idx, ood),
-                    "id": scores(rows, states, ind_idx, ind),
+                    "ood": averaged([r["ood"] for r in per_seed]),
+                    "id": averaged([r["id"] for r in per_seed]),
                 }
             )
-    best_auroc = max(r["ood"]["auroc"] for r in results)
-    near = [r for r in results if r["ood"]["auroc"] >= best_auroc - 0.01]
-    chosen = min(near, key=lambda r: (round(r["ood"]["ece"], 2), r["total"] * r["epochs"]))
-    print("total rf   cr   ep  lr     | OOD auroc f1   bestF1 ece   FR    MR   | ID auroc f1   ece")
-    for r in sorted(results, key=lambda r: -r["ood"]["auroc"]):
+    # Worst of the two distributions: a recipe must rank refusals well both on the held-out
+    # subcategories / other sources (OOD) and on CoCoNot's own eval split with its contrast
+    # prompts (ID); among those within 0.01 of the best, the best calibrated, then the cheapest.
+    worst = lambda r: min(r["ood"]["auroc"], r["id"]["auroc"])  # noqa: E731
+    best = max(map(worst, results))
+    near = [r for r in results if worst(r) >= best - 0.01]
+    chosen = min(near, key=lambda r: (round((r["ood"]["ece"] + r["id"]["ece"]) / 2, 2), r["total"] * r["epochs"]))
+    print(f"means over mix seeds {seeds}; FR = false refusals (Type II), MR = missed refusals (Type I)")
+    print("total rf   cr   ep  lr     | OOD auroc f1   ece   FR    MR    | ID auroc f1   ece   FR    MR")
+    for r in sorted(results, key=lambda r: -worst(r)):
         o, i = r["ood"], r["id"]
         print(
             f"{r['total']:5d} {r['refusal_fraction']:.1f} {r['contrast_ratio']:.1f} {r['epochs']:3g} {r['lr']:<6g} | "
-            f"{o['auroc']:.3f} {o['f1']:.3f} {o['best_f1']:.3f} {o['ece']:.3f} {o['fr']:.3f} {o['mr']:.3f} | "
-            f"{i['auroc']:.3f} {i['f1']:.3f} {i['ece']:.3f}" + ("   <- chosen" if r is chosen else "")
+            f"{o['auroc']:.3f} {o['f1']:.3f} {o['ece']:.3f} {o['fr']:.3f} {o['mr']:.3f} | "
+            f"{i['auroc']:.3f} {i['f1']:.3f} {i['ece']:.3f} {i['fr']:.3f} {i['mr']:.3f}"
+            + ("   <- chosen" if r is chosen else "")
         )
     print("chosen:", {k: v for k, v in chosen.items() if k not in ("ood", "id")})
     for name in ("ood", "id"):

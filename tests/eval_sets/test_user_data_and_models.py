@@ -221,6 +221,25 @@ def test_token_checkpoint_on_a_two_set_suite(csv_run, user_csv, tmp_path, capsys
     assert "## Benchmark sets" in written.report.read_text() and "mean_over_sets" in headline_text(written.analysis)
 
 
+def test_a_chained_eval_job_over_benchmark_sets_logs_to_wandb_and_reaches_analyze(csv_run, tmp_path, wandb_env):
+    """hydra.launcher.eval_args=[sets=...] in a sweep: the job the chain submits (here called
+    directly, in this process) runs the suite into <run_dir>/eval with an offline W&B eval run."""
+    import shutil
+
+    from refusal_lab.analysis.sweep_dir_source import load_sweep_dir
+    from refusal_lab.experiments.jobs import EvalJob
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(csv_run[0], run_dir, ignore=shutil.ignore_patterns("eval", "wandb"))
+    xstest = write_fixture("xstest", tmp_path)
+    summary = EvalJob()(str(run_dir), ["sets=xstest", f"xstest.data_files={xstest}"], {"mode": "offline"})
+    assert summary["eval/sets"] == "xstest" and summary["eval/xstest/n"] == 2
+    data = load_sweep_dir(run_dir)
+    assert list(data.benchmarks["set"]) == ["xstest", "pooled", "mean_over_sets"]
+    assert data.benchmarks["run_id"].notna().all()  # joined to the training run
+    assert (run_dir / "eval" / "wandb").is_dir()  # the suite's own offline W&B run
+
+
 def test_stock_model_is_generated_and_judged(tmp_path, capsys):
     from tests.helpers import tiny
 
