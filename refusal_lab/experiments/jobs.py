@@ -280,11 +280,13 @@ class EvalJob(submitit.helpers.Checkpointable):
 
 
 class AnalyzeJob(submitit.helpers.Checkpointable):
-    """`AnalyzeJob()(sweep_dir)`: `refusal-lab analyze SWEEP_DIR` once every job of the sweep ended."""
+    """`AnalyzeJob()(sweep_dir, push)`: `refusal-lab analyze SWEEP_DIR` once every job of the sweep
+    ended; with push (the sweep logs to W&B), the report also becomes a W&B run (job_type analysis)
+    in the sweep's group, offline under SWEEP_DIR/analysis/wandb for `wandb sync`."""
 
-    def __call__(self, sweep_dir: str) -> None:
+    def __call__(self, sweep_dir: str, push: bool = False) -> None:
         setup_job_logging()
-        _cli(["analyze", sweep_dir])
+        _cli(["analyze", sweep_dir, *(["--push"] if push else [])])
 
     def checkpoint(self, *args, **kwargs):
         return None

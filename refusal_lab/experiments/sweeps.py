@@ -632,6 +632,11 @@ def submit(sweep_dir: Path, manifest: dict, todo: list[Job], launcher: LauncherC
     return wait_local(sweep_dir, manifest, list(zip(todo, submitted)) if todo else [], launcher)
 
 
+def logs_to_wandb(jobs: list) -> bool:
+    """Whether the sweep's runs go to W&B (then its analysis job pushes its report there too)."""
+    return any((j.config.get("logger") or {}).get("mode", "disabled") != "disabled" for j in jobs)
+
+
 def submit_followups(sweep_dir: Path, manifest: dict, pairs: list, launcher: LauncherConfig) -> None:
     """Slurm chains: an eval job per training job (afterok, never requeued), one analysis job (afterany)."""
     from refusal_lab.experiments.jobs import AnalyzeJob, EvalJob
@@ -669,7 +674,7 @@ def submit_followups(sweep_dir: Path, manifest: dict, pairs: list, launcher: Lau
             dependency=dep,
             no_requeue=True,
         )
-        an = ex.submit(AnalyzeJob(), str(sweep_dir))
+        an = ex.submit(AnalyzeJob(), str(sweep_dir), logs_to_wandb([j for j, _ in pairs]))
         follow.append({"kind": "analysis", "slurm_job_id": str(an.job_id), "after": dep, "log": str(an.paths.stdout)})
     write_json(sweep_dir / MANIFEST, manifest)
 
@@ -696,7 +701,8 @@ def wait_local(sweep_dir: Path, manifest: dict, pairs: list, launcher: LauncherC
     for c in chained:
         c.exception()
     if launcher.analyze_after:
-        executor(launcher, sweep_dir, "analysis").submit(AnalyzeJob(), str(sweep_dir)).exception()
+        push = logs_to_wandb([j for j, _ in pairs])
+        executor(launcher, sweep_dir, "analysis").submit(AnalyzeJob(), str(sweep_dir), push).exception()
     return manifest
 
 

@@ -317,3 +317,5 @@ def test_chain_train_eval_analyze_with_dependencies_and_a_preempted_eval_not_req
     (eval_run,) = [read_offline_run(d) for d in find_offline_runs(run0 / "eval" / "wandb")]
     assert eval_run.job_type == "eval" and eval_run.group == manifest["sweep_id"] and eval_run.name == "seed=0-eval"
     assert (sweep_dir / "analysis" / "report.md").exists()
+    (report_run,) = [read_offline_run(d) for d in find_offline_runs(sweep_dir / "analysis" / "wandb")]
+    assert report_run.job_type == "analysis" and report_run.group == manifest["sweep_id"]  # pushed, like the runs
