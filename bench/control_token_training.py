@@ -22,16 +22,9 @@ import torch
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    from refusal_lab.composing import compose_run
 
-    from refusal_lab.config import validate
-    from refusal_lab.paths import CONF_DIR, register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        raw = hydra_compose(config_name="config", overrides=overrides)
-    return validate(OmegaConf.to_container(raw, resolve=True))
+    return compose_run(overrides, check_machine=False)
 
 
 def setup(args):

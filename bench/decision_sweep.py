@@ -25,27 +25,21 @@ import torch
 
 
 def train_tiny(scheme: str, out: Path) -> Path:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from refusal_lab.config import validate
-    from refusal_lab.paths import CONF_DIR, register_resolvers
+    from refusal_lab.composing import compose_run
     from refusal_lab.experiments.run import run
 
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=[
-                "logger=disabled",
-                f"tokens={scheme}",
-                "train.max_steps=60",
-                "mix.total=200",
-                "eval.samples_per_kind=0",
-                "train.threads=1",
-            ],
-        )
-    run(validate(OmegaConf.to_container(cfg, resolve=True)), out)
+    cfg = compose_run(
+        [
+            "logger=disabled",
+            f"tokens={scheme}",
+            "train.max_steps=60",
+            "mix.total=200",
+            "eval.samples_per_kind=0",
+            "train.threads=1",
+        ],
+        check_machine=False,
+    )
+    run(cfg, out)
     return out / "checkpoint"
 
 

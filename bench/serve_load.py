@@ -50,27 +50,21 @@ PROMPTS = [
 
 
 def train_checkpoint(workdir: Path) -> Path:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from refusal_lab.config import validate
+    from refusal_lab.composing import compose_run
     from refusal_lab.experiments.run import run
-    from refusal_lab.paths import CONF_DIR, register_resolvers
 
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            config_name="config",
-            overrides=[
-                "logger=disabled",
-                "tokens=category",
-                "train.max_steps=60",
-                "mix.total=200",
-                "eval.samples_per_kind=0",
-                "train.threads=1",
-            ],
-        )
-    run(validate(OmegaConf.to_container(cfg, resolve=True)), workdir / "run")
+    cfg = compose_run(
+        [
+            "logger=disabled",
+            "tokens=category",
+            "train.max_steps=60",
+            "mix.total=200",
+            "eval.samples_per_kind=0",
+            "train.threads=1",
+        ],
+        check_machine=False,
+    )
+    run(cfg, workdir / "run")
     return workdir / "run" / "checkpoint"
 
 

@@ -8,7 +8,9 @@ written: the compose API makes no output folder.
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
 
 from refusal_lab.config import ConfigError, RunConfig, validate, validate_section
 from refusal_lab.paths import conf_dir, register_resolvers
@@ -37,6 +39,17 @@ def _allow_new_keys(overrides: list[str], base: dict, groups: set[str]) -> list[
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def _defaults(conf: str, config_name: str) -> tuple[dict, frozenset[str]]:
+    """The config without overrides and the group names (inside an initialize_config_dir
+    context): once per process, since every compose compares its overrides against them."""
+    from hydra import compose as hydra_compose
+    from omegaconf import OmegaConf
+
+    base = OmegaConf.to_container(hydra_compose(config_name=config_name), resolve=False)
+    return base, frozenset(p.name for p in Path(conf).iterdir() if p.is_dir())
+
+
 def compose(config_name: str = "config", overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """The composed config as a plain dict (interpolations resolved); Hydra errors as ConfigError."""
     from hydra import compose as hydra_compose
@@ -48,8 +61,7 @@ def compose(config_name: str = "config", overrides: list[str] | tuple[str, ...] 
     register_resolvers()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            base = OmegaConf.to_container(hydra_compose(config_name=config_name), resolve=False)
-            groups = {p.name for p in conf_dir().iterdir() if p.is_dir()}
+            base, groups = _defaults(str(conf_dir()), config_name)
             cfg = hydra_compose(config_name=config_name, overrides=_allow_new_keys(list(overrides), base, groups))
         return OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:

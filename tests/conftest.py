@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from refusal_lab.paths import CONF_DIR, register_resolvers, shared_data_dir
+from refusal_lab.paths import shared_data_dir
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -11,18 +11,10 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 @pytest.fixture
 def compose():
-    """Compose the project's config through Hydra's compose API, as the CLI does."""
-    from hydra import compose as hydra_compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    """Compose the project's config as every command does (refusal_lab/composing.py)."""
+    from refusal_lab.composing import compose as compose_config
 
-    register_resolvers()
-
-    def _compose(overrides=()):
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = hydra_compose(config_name="config", overrides=list(overrides))
-        return OmegaConf.to_container(cfg, resolve=True)
-
-    return _compose
+    return lambda overrides=(): compose_config("config", list(overrides))
 
 
 @pytest.fixture

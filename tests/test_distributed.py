@@ -212,17 +212,10 @@ def _losses(run_dir: Path) -> list[float]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """One process, plain torch loop, grad_accum=2: the same 8 examples per step as 2 processes x 1."""
-    from hydra import compose as hydra_compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from refusal_lab.paths import CONF_DIR, register_resolvers
+    from refusal_lab.composing import compose
     from refusal_lab.experiments.run import run
 
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        raw = OmegaConf.to_container(
-            hydra_compose(config_name="config", overrides=SMALL + ["train=tiny", "train.grad_accum=2"]), resolve=True
-        )
+    raw = compose("config", SMALL + ["train=tiny", "train.grad_accum=2"])
     run_dir = tmp_path_factory.mktemp("reference")
     summary = run(validate(raw), run_dir)
     return {"dir": run_dir, "summary": summary, "losses": _losses(run_dir)}
@@ -413,14 +406,9 @@ def _submitit_task(overrides, run_dir):
 
 
 def _compose(overrides):
-    from hydra import compose as hydra_compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    from refusal_lab.composing import compose
 
-    from refusal_lab.paths import CONF_DIR, register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return OmegaConf.to_container(hydra_compose(config_name="config", overrides=list(overrides)), resolve=True)
+    return compose("config", list(overrides))
 
 
 def _worker_run(payload):

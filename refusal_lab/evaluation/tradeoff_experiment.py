@@ -107,11 +107,8 @@ class PlannedRun:
 
 def plan_runs(spec: Spec, extra: list[str], out: Path) -> list[PlannedRun]:
     """Compose and validate every run's config; one ConfigError lists every problem."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from refusal_lab.config import ConfigError, validate
-    from refusal_lab.paths import CONF_DIR, register_resolvers
+    from refusal_lab.composing import compose
+    from refusal_lab.config import ConfigError, InputError, validate
 
     wanted = [(f"tokens-{_scheme(m)}", "token", None, m) for m in spec.token_models]
     wanted += [
@@ -123,21 +120,19 @@ def plan_runs(spec: Spec, extra: list[str], out: Path) -> list[PlannedRun]:
         )
         for v in spec.retrained_values
     ]
-    register_resolvers()
     planned, problems = [], []
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        for name, role, value, own in wanted:
-            run_dir = out / "runs" / name
-            try:
-                raw = OmegaConf.to_container(compose("config", overrides=[*spec.overrides, *extra, *own]), resolve=True)
-                raw["run_dir"] = str(run_dir)
-                cfg = validate(raw)
-                check_mix(cfg)
-                planned.append(PlannedRun(name, role, value, cfg, run_dir))
-            except ConfigError as e:
-                problems += [f"run {name}: {p}" for p in e.problems]
-            except Exception as e:  # Hydra's override errors
-                problems.append(f"run {name}: {' '.join(str(e).split())}")
+    for name, role, value, own in wanted:
+        run_dir = out / "runs" / name
+        try:
+            raw = compose("config", [*spec.overrides, *extra, *own])  # Hydra's errors come back as ConfigError
+            raw["run_dir"] = str(run_dir)
+            cfg = validate(raw)
+            check_mix(cfg)
+            planned.append(PlannedRun(name, role, value, cfg, run_dir))
+        except ConfigError as e:
+            problems += [f"run {name}: {p}" for p in e.problems]
+        except InputError as e:  # data files the run's mix would read
+            problems.append(f"run {name}: {e}")
     if problems:
         raise ConfigError(problems)
     return planned

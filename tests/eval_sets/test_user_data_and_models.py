@@ -110,18 +110,9 @@ def csv_run(compose, user_csv, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def compose():  # module scope: shares one trained run between tests
-    from hydra import compose as hydra_compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    from refusal_lab.composing import compose as compose_config
 
-    from refusal_lab.paths import CONF_DIR, register_resolvers
-
-    register_resolvers()
-
-    def _compose(overrides=()):
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return OmegaConf.to_container(hydra_compose(config_name="config", overrides=list(overrides)), resolve=True)
-
-    return _compose
+    return lambda overrides=(): compose_config("config", list(overrides))
 
 
 def test_user_csv_trains_without_code(csv_run, user_csv):
