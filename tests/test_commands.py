@@ -21,6 +21,7 @@ pytestmark = pytest.mark.unit
         ("serve", ["checkpoint", "host", "port", "max_new_tokens"]),
         ("sweep", ["dry-run", "status", "resubmit"]),
         ("analyze", ["--group", "--out", "--push"]),
+        ("train", ["refusal-lab experiment=laptop_smollm2", "eval, calibrate, serve", "mix:", "contrast_ratio"]),
     ],
 )
 def test_help_exits_0_and_lists_the_keys(command, keys):
