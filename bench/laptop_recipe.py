@@ -194,6 +194,9 @@ def main() -> None:
             results.append(
                 {
                     "total": len(mixes[0]),
+                    "rows": "/".join(
+                        str(sum(e.source == k for e in mixes[0])) for k in ("refusal", "contrast", "general")
+                    ),
                     "refusal_fraction": rf,
                     "contrast_ratio": cr,
                     "epochs": epochs,
@@ -210,11 +213,12 @@ def main() -> None:
     near = [r for r in results if worst(r) >= best - 0.01]
     chosen = min(near, key=lambda r: (round((r["ood"]["ece"] + r["id"]["ece"]) / 2, 2), r["total"] * r["epochs"]))
     print(f"means over mix seeds {seeds}; FR = false refusals (Type II), MR = missed refusals (Type I)")
-    print("total rf   cr   ep  lr     | OOD auroc f1   ece   FR    MR    | ID auroc f1   ece   FR    MR")
+    print("mix rows refusal/contrast/general (the pools are capped, so a larger total may hold fewer rows than asked)")
+    print("rows         rf   cr   ep  lr     | OOD auroc f1   ece   FR    MR    | ID auroc f1   ece   FR    MR")
     for r in sorted(results, key=lambda r: -worst(r)):
         o, i = r["ood"], r["id"]
         print(
-            f"{r['total']:5d} {r['refusal_fraction']:.1f} {r['contrast_ratio']:.1f} {r['epochs']:3g} {r['lr']:<6g} | "
+            f"{r['rows']:<12} {r['refusal_fraction']:.1f} {r['contrast_ratio']:.1f} {r['epochs']:3g} {r['lr']:<6g} | "
             f"{o['auroc']:.3f} {o['f1']:.3f} {o['ece']:.3f} {o['fr']:.3f} {o['mr']:.3f} | "
             f"{i['auroc']:.3f} {i['f1']:.3f} {i['ece']:.3f} {i['fr']:.3f} {i['mr']:.3f}"
             + ("   <- chosen" if r is chosen else "")

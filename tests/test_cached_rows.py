@@ -136,7 +136,12 @@ def test_separate_input_rows_leave_the_forced_tokens_input_at_init_through_save_
     ids = install_control_tokens(model, tok, TokensConfig(scheme="single", separate_input_rows=True))
     new_ids = list(ids.values())
     emb, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
-    assert head is not emb and torch.equal(head, emb) and model.config.tie_word_embeddings is False
+    assert head is not emb and model.config.tie_word_embeddings is False
+    old_rows = slice(0, min(new_ids))
+    assert torch.equal(head[old_rows], emb[old_rows])  # the vocabulary the model had is untouched
+    for token, lead in (("[respond]", "Sure"), ("[refuse]", "Sorry")):  # input rows: a word the model knows
+        (lead_id,) = tok.encode(lead, add_special_tokens=False)[:1]
+        assert torch.equal(emb[ids[token]], emb[lead_id]) and not torch.equal(head[ids[token]], emb[lead_id])
     before = token_rows(model, new_ids)
     cfg = TrainConfig(trainable="control_tokens", epochs=4, batch_size=3, lr=5e-2, threads=1)
     enc = [encode_example(tok, e, "single", "completion", 64, True) for e in examples() * 3]

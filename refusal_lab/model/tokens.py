@@ -9,11 +9,16 @@ starts the token at a useful probability (measured on SmolLM2: log p([refuse])
 rows are one parameter; with an untied head the head rows get the same rule
 applied to the head matrix.
 
-`untie_head` (tokens.separate_input_rows) exists for trainable=control_tokens on a tied
-model: there only the head rows learn (the loss sits at the control position), but tied,
-the same row is also what the network reads after a forced token, so a row trained as a
-classifier direction makes the model open its reply with a stray word ("[refuse]DSOLVER:
-I'm sorry..."). A separate head keeps the input row at its description init.
+`tokens.separate_input_rows` exists for trainable=control_tokens on a tied model: there
+only the head rows learn (the loss sits at the control position), but tied, the same row is
+also what the network reads after a forced token, so a row trained as a classifier direction
+makes the model open its reply with a stray word ("[refuse]DSOLVER: I'm sorry..."). The head
+gets its own copy (`untie_head`) and each token's input row becomes the embedding of its
+description's first word ("Sure" for [respond], "Sorry" for the refusal tokens): the frozen
+network never learns what a new token means as input, so it is handed a word it knows how to
+continue ("[refuse], I'm unable to assist with that."). A mean of description embeddings,
+which the head needs, is no such word: measured on SmolLM2 it made replies open with
+fragments ("[refuse]olad, the 19th century...").
 """
 
 from __future__ import annotations
@@ -67,7 +72,20 @@ def install_control_tokens(model, tokenizer, tokens_cfg) -> dict[str, int]:
     resize_and_init(model, tokenizer, token_ids, tokens_cfg.init, dict(tokens_cfg.descriptions))
     if tokens_cfg.separate_input_rows and token_ids:
         untie_head(model)
+        set_input_rows_to_lead_words(model, tokenizer, token_ids, dict(tokens_cfg.descriptions))
     return token_ids
+
+
+@torch.no_grad()
+def set_input_rows_to_lead_words(model, tokenizer, token_ids: dict[str, int], descriptions: dict[str, str]) -> None:
+    """Each token's input row := the embedding of its description's first word as one token
+    ("Sure", "Sorry"); the head rows are left as they are."""
+    emb = model.get_input_embeddings().weight
+    texts = {**DEFAULT_DESCRIPTIONS, **descriptions}
+    for token, idx in token_ids.items():
+        lead = tokenizer.encode(texts.get(token, token).strip().split()[0].rstrip(",.!"), add_special_tokens=False)
+        if lead and lead[0] < min(token_ids.values()):
+            emb[idx] = emb[lead[0]]
 
 
 @torch.no_grad()
