@@ -72,12 +72,13 @@ class LineLogger:
             if self._first:
                 log.info("stage start-up + first %s step(s): %.1f s since the process started", step, process_age_s())
                 self._first = False
+            speed = metrics.get("train/tokens_per_s")  # absent when rows are fitted on cached states
             log.info(
-                "step %s loss %.4f lr %.3g %.0f tokens/s",
+                "step %s loss %.4f lr %.3g%s",
                 step,
                 metrics["train/loss"],
                 metrics.get("train/lr", float("nan")),
-                metrics.get("train/tokens_per_s", float("nan")),
+                "" if speed is None else f" {speed:.0f} tokens/s",
             )
         self.inner.log(metrics, step=step)
 
