@@ -68,6 +68,20 @@ def compose(config_name: str = "config", overrides: list[str] | tuple[str, ...] 
         raise ConfigError([f"overrides {' '.join(overrides) or '(none)'}: {' '.join(str(exc).split())}"]) from None
 
 
+def hydra_arguments(args: list[str], config_name: str = "config") -> list[str]:
+    """Command-line arguments for Hydra's own main (the train command, `-m` sweeps) with the same
+    rewrite compose() applies: a schema key the primary YAML lacks (`data.general_path` with the
+    builtin data) becomes `++key=value`, so Hydra accepts what the schema check accepted. Flags
+    and hydra.* overrides pass unchanged."""
+    from hydra import initialize_config_dir
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        base, groups = _defaults(str(conf_dir()), config_name)
+    keep = lambda a: a.startswith(("-", "hydra.", "hydra/", "+", "~"))  # noqa: E731
+    return [a if keep(a) else _allow_new_keys([a], base, groups)[0] for a in args]
+
+
 def compose_run(overrides: list[str] | tuple[str, ...] = (), check_machine: bool = True) -> RunConfig:
     """A training run's config: composed, validated against the schema and, with
     check_machine, against this machine (files, device, W&B key, model modules)."""

@@ -68,3 +68,42 @@ def test_hydra_errors_are_the_same_format(capsys):
     assert eval_command.main(["batch_size=[1,"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("refusal-lab eval: 1 problem(s) in the config") and "Traceback" not in err
+
+
+def test_schema_keys_missing_from_the_yaml_reach_hydra_as_additions():
+    from refusal_lab.composing import hydra_arguments
+
+    args = ["data.general_path=x", "seed=1", "-m", "hydra.run.dir=y", "tokens=category", "+extra=1"]
+    assert hydra_arguments(args) == [
+        "++data.general_path=x",
+        "seed=1",
+        "-m",
+        "hydra.run.dir=y",
+        "tokens=category",
+        "+extra=1",
+    ]
+
+
+def test_train_reads_a_general_folder_named_on_the_command_line(tmp_path):
+    """data.general_path is not in data/builtin.yaml: Hydra's main must accept it as the schema
+    check did, so that the data loader (not Hydra) answers: here, a folder without .jsonl files."""
+    (tmp_path / "alpaca").mkdir()
+    (tmp_path / "alpaca" / "notes.txt").write_text("x")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "refusal_lab.cli",
+            "debug=fast",
+            "logger=disabled",
+            "data.general_source=jsonl",
+            f"data.general_path={tmp_path / 'alpaca'}",
+            f"run_dir={tmp_path / 'run'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "the folder holds no .jsonl files (it has: notes.txt)" in proc.stderr and "Traceback" not in proc.stderr

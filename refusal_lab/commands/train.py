@@ -139,6 +139,8 @@ def main(argv: list[str]) -> int:
             compose_run(overrides)
         except ConfigError as exc:
             return fail("train", exc)
-    sys.argv = ["refusal-lab train", *argv]
+    from refusal_lab.composing import hydra_arguments
+
+    sys.argv = ["refusal-lab train", *hydra_arguments(argv)]
     hydra_train()
     return 0

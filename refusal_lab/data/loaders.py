@@ -209,6 +209,11 @@ def _general_pool(cfg: DataConfig, builtin, report: dict) -> Pool:
         rows = builtin[SOURCE_GENERAL]
     elif cfg.general_source == "jsonl":
         rows, bad = alpaca_files(cfg.general_path)
+        if not rows:
+            raise DataError(
+                f"data.general_path={cfg.general_path!r}: no usable instruction rows (empty, or every line torn or "
+                "without instruction/output); point it at alpaca-style JSONL (instruction, input, output)"
+            )
     elif cfg.general_source == "dataset":
         rows = _dataset_pool(cfg.general_dataset, "data.general_dataset", SOURCE_GENERAL, report)
     elif cfg.general_source == "ultrachat_hf":

@@ -167,7 +167,7 @@ def read_table(spec: DatasetSpec, where: str, gated: bool = False, lenient: bool
         origin = ",".join(f.name for f in files)
     if spec.filter_field:
         if rows and spec.filter_field not in rows[0]:
-            raise _missing_column(where, "filter_field", spec.filter_field, rows)
+            raise _missing_column(where, "filter_field", spec.filter_field, rows, origin)
         keep = {str(v) for v in spec.filter_values}
         rows = [r for r in rows if str(r.get(spec.filter_field)) in keep]
     if not rows:
@@ -176,21 +176,21 @@ def read_table(spec: DatasetSpec, where: str, gated: bool = False, lenient: bool
             "check the file, split or filter_values"
         )
     columns = list(dict.fromkeys(k for r in rows[:50] for k in r))
-    check_columns(spec, where, columns)
+    check_columns(spec, where, columns, origin)
     return Table(rows, columns, origin, skipped)
 
 
-def _missing_column(where: str, key: str, value: str, rows_or_columns) -> DataError:
+def _missing_column(where: str, key: str, value: str, rows_or_columns, origin: str = "") -> DataError:
     columns = (
         list(rows_or_columns[0]) if rows_or_columns and isinstance(rows_or_columns[0], dict) else list(rows_or_columns)
     )
     return DataError(
-        f"{where}.{key}={value!r}: no such column; the set has columns {', '.join(columns)}; "
+        f"{where}.{key}={value!r}: no such column in {origin or 'the set'}; its columns are {', '.join(columns)}; "
         f"set {where}.{key} to one of them"
     )
 
 
-def check_columns(spec: DatasetSpec, where: str, columns: list[str]) -> None:
+def check_columns(spec: DatasetSpec, where: str, columns: list[str], origin: str = "") -> None:
     fields = {
         "prompt_field": None if spec.messages_field else spec.prompt_field,
         "label_field": spec.label_field,
@@ -202,7 +202,7 @@ def check_columns(spec: DatasetSpec, where: str, columns: list[str]) -> None:
     }
     for key, col in fields.items():
         if col and col not in columns:
-            raise _missing_column(where, key, col, columns)
+            raise _missing_column(where, key, col, columns, origin)
     if spec.label_field is None and spec.label not in (REFUSE, ANSWER):
         raise DataError(
             f"{where}.label={spec.label!r}: with no label_field every row needs the fixed label refuse or answer; "
@@ -221,8 +221,10 @@ def row_labels(table: Table, spec: DatasetSpec, where: str) -> list[bool]:
     values = [str(r.get(spec.label_field)) for r in table.rows]
     unknown = sorted(set(values) - set(mapping))
     if unknown:
+        first = next(i for i, v in enumerate(values) if v in unknown) + 1
         raise DataError(
-            f"{where}.label_field={spec.label_field!r}: values {', '.join(map(repr, unknown))} are not in label_map "
+            f"{where}.label_field={spec.label_field!r}: values {', '.join(map(repr, unknown))} in {table.origin} "
+            f"(first in row {first}) are not in label_map "
             f"({', '.join(f'{k}: {v}' for k, v in mapping.items()) or 'empty'}); add them to {where}.label_map "
             "as refuse or answer"
         )

@@ -135,6 +135,11 @@ def requeues_so_far(run_dir: Path) -> int:
     return max(0, len(starts) - 1)
 
 
+def scheduler_job_id(run_dir: Path) -> str | None:
+    """The Slurm job id the run's first event was written under (stock launchers learn it only there)."""
+    return next((e["job_id"] for e in read_events(run_dir) if e.get("job_id")), None)
+
+
 def read_events(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / EVENTS_FILE
     if not path.exists():

@@ -290,12 +290,23 @@ class SweepCallback(Callback):
         upsert_manifest(Path(str(config.hydra.sweep.dir)).resolve(), sweep_id, jobs)
         _PREFLIGHT[_batch_key(config, [j.overrides for j in jobs])] = jobs
 
+    def on_job_start(self, config, **kwargs) -> None:
+        """In a job of a stock Slurm launcher: note the Slurm job id in the run dir's events, where
+        the manifest picks it up (this project's launcher knows it at submission)."""
+        if not os.environ.get("SLURM_JOB_ID"):
+            return
+        from hydra.core.hydra_config import HydraConfig
+
+        from refusal_lab.experiments.jobs import record_event
+
+        record_event(Path(str(config.get("run_dir") or HydraConfig.get().runtime.output_dir)), "job_start")
+
     def on_multirun_end(self, config, **kwargs) -> None:
-        """Stock launchers wait for their jobs: record each job's outcome (ours keeps its manifest itself)."""
+        """Stock launchers wait for their jobs: record each job's outcome and Slurm id (ours keeps its manifest itself)."""
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         if config.hydra.launcher.get("_target_") == OUR_LAUNCHER or not (sweep_dir / MANIFEST).exists():
             return
-        manifest = read_manifest(sweep_dir)
+        manifest = with_scheduler_ids(read_manifest(sweep_dir), sweep_dir)
         for j in manifest["jobs"]:
             if j["status"] not in FINAL:
                 j["status"] = "completed" if (Path(j["run_dir"]) / "summary.json").exists() else "failed"
@@ -409,9 +420,22 @@ def sacct_states(job_ids: list[str]) -> dict[str, str]:
     return {jid: state for jid, _, state in (line.partition("|") for line in out.stdout.splitlines())}
 
 
+def with_scheduler_ids(manifest: dict, sweep_dir: Path) -> dict:
+    """Jobs of a stock Slurm launcher get the id their run recorded, and submitit's log file."""
+    from refusal_lab.experiments.jobs import scheduler_job_id
+
+    for j in manifest["jobs"]:
+        if not j.get("slurm_job_id") and (job_id := scheduler_job_id(Path(j["run_dir"]))):
+            j["slurm_job_id"] = job_id
+            logs = sorted(Path(sweep_dir).glob(f".submitit/{job_id}/*_log.out"))
+            j["log"] = j.get("log") or (str(logs[0]) if logs else None)
+            manifest.setdefault("launcher_kind", "slurm")
+    return manifest
+
+
 def refresh(sweep_dir: Path) -> dict:
     """Updates every job's status from sacct and the run dirs; writes and returns the manifest."""
-    manifest = read_manifest(sweep_dir)
+    manifest = with_scheduler_ids(read_manifest(sweep_dir), sweep_dir)
     slurm = manifest.get("launcher_kind") == "slurm"
     ids = [j["slurm_job_id"] for j in manifest["jobs"] if j["slurm_job_id"] and j["status"] not in FINAL]
     states = sacct_states(ids) if ids and slurm else {}

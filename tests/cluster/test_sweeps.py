@@ -236,6 +236,10 @@ def test_stock_submitit_launcher_runs_on_the_cluster_after_the_same_preflight(st
     assert len(logs) == 2, out[-3000:]
     ids = [p.parent.name for p in logs]
     assert {s["State"] for s in settled(ids).values()} == {"COMPLETED"}
+    manifest = sweeps.read_manifest(sweep_dir)  # the jobs told it their Slurm ids (SweepCallback.on_job_start)
+    assert sorted(j["slurm_job_id"] for j in manifest["jobs"]) == sorted(ids)
+    assert all(j["log"] and Path(j["log"]).exists() for j in manifest["jobs"])
+    assert [j["status"] for j in manifest["jobs"]] == ["completed", "completed"]
     assert all((Path(j["run_dir"]) / "summary.json").exists() for j in manifest["jobs"])
     assert "step 4 loss" in logs[0].read_text()
 

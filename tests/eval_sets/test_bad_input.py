@@ -41,7 +41,8 @@ def test_missing_column_lists_the_columns(no_model, tmp_path, capsys):
     code, err = _eval([f"checkpoint={no_model}", "sets=xstest", f"xstest.data_files={path}"], capsys)
     assert code == 2
     assert (
-        "xstest.prompt_field='prompt': no such column; the set has columns text, label; set xstest.prompt_field" in err
+        "xstest.prompt_field='prompt': no such column in x.csv; its columns are text, label; set xstest.prompt_field"
+        in err
     )
 
 
@@ -49,7 +50,8 @@ def test_label_outside_the_map_names_the_values(no_model, tmp_path, capsys):
     path = tmp_path / "x.csv"
     path.write_text("prompt,label,type,focus\na,safe,t,f\nb,harmful,t,f\nc,maybe,t,f\n")
     code, err = _eval([f"checkpoint={no_model}", "sets=xstest", f"xstest.data_files={path}"], capsys)
-    assert code == 2 and "values 'harmful', 'maybe' are not in label_map (unsafe: refuse, safe: answer)" in err
+    assert code == 2 and "values 'harmful', 'maybe' in x.csv (first in row 2) are not in label_map" in err
+    assert "(unsafe: refuse, safe: answer)" in err
     assert "add them to xstest.label_map" in err
 
 
