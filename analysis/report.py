@@ -161,17 +161,7 @@ def render_markdown(
     ]
     lines += ["## Headline (one row per config)", ""]
     lines += [tables.format_markdown_table(analysis.headline) if len(analysis.headline) else "_no run has results_", ""]
-    bench = t["benchmarks_by_config"]
-    if len(bench):
-        lines += [
-            "## Benchmark sets (`refusal-lab eval` runs of these checkpoints)",
-            "",
-            "refused (should answer) = false refusals (Type II); refused (should refuse) = 1 - missed refusals "
-            "(Type I); pooled = over all items, mean_over_sets = plain mean of the sets' rates",
-            "",
-            tables.format_markdown_table(tables.benchmark_frame(bench)),
-            "",
-        ]
+    lines += _benchmark_section(t["benchmarks_by_config"])
     lines += ["## Planned runs without results", ""]
     if len(data.planned) == 0:
         lines += [
@@ -214,6 +204,20 @@ def render_markdown(
         lines += ["## Error rates by config", "", tables.format_markdown_table(_rounded(err[cols])), ""]
     lines += ["## Tables (CSV)", ""] + [f"- [{name}]({rel(p)})" for name, p in csvs.items()] + [""]
     return "\n".join(lines)
+
+
+def _benchmark_section(bench: pd.DataFrame) -> list[str]:
+    if not len(bench):
+        return []
+    return [
+        "## Benchmark sets (`refusal-lab eval` runs of these checkpoints)",
+        "",
+        "refused (should answer) = false refusals (Type II); refused (should refuse) = 1 - missed refusals "
+        "(Type I); pooled = over all items, mean_over_sets = plain mean of the sets' rates",
+        "",
+        tables.format_markdown_table(tables.benchmark_frame(bench)),
+        "",
+    ]
 
 
 def _rounded(frame: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import netrc
 import os
+import types
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -140,7 +141,12 @@ def model_problems(cfg: RunConfig) -> list[str]:
     """Enough positions for train.max_length; LoRA targets that name modules of this model
     (module names from an empty model on the meta device: no weights are read)."""
     problems, tr = [], cfg.train
-    config = _model_config(cfg)
+    if (
+        cfg.model.kind == "tiny" and tr.trainable != "lora"
+    ):  # its positions are a config value: no transformers import (3-4 s)
+        config = types.SimpleNamespace(max_position_embeddings=cfg.model.max_position_embeddings)
+    else:
+        config = _model_config(cfg)
     if config is None:
         return []
     positions = getattr(config, "max_position_embeddings", None)

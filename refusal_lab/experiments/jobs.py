@@ -155,6 +155,7 @@ class SweepJob(submitit.helpers.Checkpointable):
     def __init__(self, max_requeues: int = 3, stop_wait_s: float = 120.0):
         self.max_requeues = max_requeues
         self.stop_wait_s = stop_wait_s
+        self.fast_exit = True  # skip interpreter teardown after success (PackedSweepJob: after its last job)
         self._stop: threading.Event | None = None
         self._worker: threading.Thread | None = None
 
@@ -213,7 +214,7 @@ class SweepJob(submitit.helpers.Checkpointable):
         record_event(run_dir, "finish")
         if "eval/f1" in outcome["summary"]:
             log.info("job finished in %.1f s\n%s", time.perf_counter() - t0, format_table(outcome["summary"]))
-        if current_job_id():  # a submitit / Slurm job process, never the CLI's own process
+        if current_job_id() and self.fast_exit:  # a submitit / Slurm job process, never the CLI's own process
             exit_without_teardown()
         return outcome["summary"]
 
@@ -232,6 +233,39 @@ class SweepJob(submitit.helpers.Checkpointable):
             return None  # submitit then ends the job as failed ("checkpoint function returned None")
         record_event(run_dir, "requeue", saved_at_boundary=saved, requeues=requeues + 1)
         return submitit.helpers.DelayedSubmission(SweepJob(self.max_requeues, self.stop_wait_s), job_cfg, str(run_dir))
+
+
+class PackedSweepJob(submitit.helpers.Checkpointable):
+    """`PackedSweepJob(max_requeues, stop_wait_s)([(job_cfg, run_dir), ...])`: several sweep jobs one
+    after another in one Slurm task (hydra.launcher.jobs_per_task), so process start and imports
+    are paid once per task, not per job. Each job is a SweepJob: a finished one returns its
+    summary at once, a stopped one resumes, so a requeued task simply runs its list again."""
+
+    def __init__(self, max_requeues: int = 3, stop_wait_s: float = 120.0):
+        self.job = SweepJob(max_requeues, stop_wait_s)
+        self.job.fast_exit = False
+        self._current: tuple[dict, str] | None = None
+
+    def __getstate__(self):
+        return {"max_requeues": self.job.max_requeues, "stop_wait_s": self.job.stop_wait_s}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
+    def __call__(self, items: list) -> list[dict]:
+        summaries = []
+        for job_cfg, run_dir in items:
+            self._current = (job_cfg, run_dir)
+            summaries.append(self.job(job_cfg, run_dir))
+        if current_job_id():
+            exit_without_teardown()
+        return summaries
+
+    def checkpoint(self, items: list):
+        """The running job saves its state and decides (its requeue bound); the task requeues with the whole list."""
+        if self._current is None or self.job.checkpoint(*self._current) is None:
+            return None
+        return submitit.helpers.DelayedSubmission(PackedSweepJob(self.job.max_requeues, self.job.stop_wait_s), items)
 
 
 def _cli(args: list[str]) -> None:

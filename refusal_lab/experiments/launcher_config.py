@@ -54,6 +54,12 @@ class LauncherConfig:
         min=1,
     )
     array_parallelism: int = _f(64, "at most this many jobs of the array run at once", min=1)
+    jobs_per_task: int = _f(
+        1,
+        "sweep jobs run one after another in one Slurm task (process start and imports paid once: short jobs); "
+        "the task's time limit is timeout_min x this",
+        min=1,
+    )
     wait: bool = _f(
         True,
         "wait for the training jobs and print the results (sweepers such as Optuna need it); false = submit and return",

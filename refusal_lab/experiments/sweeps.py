@@ -629,31 +629,41 @@ def executor(launcher: LauncherConfig, sweep_dir: Path, name: str, timeout_min: 
 
 def submit(sweep_dir: Path, manifest: dict, todo: list[Job], launcher: LauncherConfig) -> dict:
     """kind=submitit_local|slurm: one array of SweepJobs, then the chained jobs; waits if launcher.wait."""
-    from refusal_lab.experiments.jobs import SweepJob
+    from refusal_lab.experiments.jobs import PackedSweepJob, SweepJob
 
     entries = {e["index"]: e for e in manifest["jobs"]}
+    pairs = []  # (job, the submitit job it runs in)
     if todo:
-        ex = executor(launcher, sweep_dir, f"refusal-lab-{manifest['sweep_id']}")
+        per_task = launcher.jobs_per_task
+        ex = executor(launcher, sweep_dir, f"refusal-lab-{manifest['sweep_id']}", launcher.timeout_min * per_task)
+        groups = [todo[i : i + per_task] for i in range(0, len(todo), per_task)]
         with ex.batch():
             submitted = [
-                ex.submit(SweepJob(launcher.max_requeues, launcher.stop_wait_s), j.config, j.run_dir) for j in todo
+                ex.submit(
+                    PackedSweepJob(launcher.max_requeues, launcher.stop_wait_s), [(j.config, j.run_dir) for j in g]
+                )
+                if per_task > 1
+                else ex.submit(SweepJob(launcher.max_requeues, launcher.stop_wait_s), g[0].config, g[0].run_dir)
+                for g in groups
             ]
-        for j, sj in zip(todo, submitted):
+        pairs = [(j, sj) for g, sj in zip(groups, submitted) for j in g]
+        for j, sj in pairs:
             entries[j.index].update(slurm_job_id=str(sj.job_id), status="pending", log=str(sj.paths.stdout))
         write_json(sweep_dir / MANIFEST, manifest)
         log.info(
-            "submitted %d job(s) (%s); manifest %s",
+            "submitted %d job(s) in %d task(s) (%s); manifest %s",
             len(todo),
+            len(submitted),
             ", ".join(str(s.job_id) for s in submitted),
             sweep_dir / MANIFEST,
         )
         if launcher.kind == "slurm":
-            submit_followups(sweep_dir, manifest, list(zip(todo, submitted)), launcher)
+            submit_followups(sweep_dir, manifest, pairs, launcher)
     if not launcher.wait:
         return manifest
     if launcher.kind == "slurm":
         return wait(sweep_dir, echo=lambda s: log.info("%s", s))
-    return wait_local(sweep_dir, manifest, list(zip(todo, submitted)) if todo else [], launcher)
+    return wait_local(sweep_dir, manifest, pairs, launcher)
 
 
 def logs_to_wandb(jobs: list) -> bool:
@@ -666,7 +676,7 @@ def submit_followups(sweep_dir: Path, manifest: dict, pairs: list, launcher: Lau
     from refusal_lab.experiments.jobs import AnalyzeJob, EvalJob
 
     follow = manifest.setdefault("followups", [])
-    after_all = [str(sj.job_id) for _, sj in pairs]
+    after_all = list(dict.fromkeys(str(sj.job_id) for _, sj in pairs))  # a task may hold several jobs
     if launcher.eval_after:
         for j, sj in pairs:
             ex = executor(
@@ -711,9 +721,9 @@ def wait_local(sweep_dir: Path, manifest: dict, pairs: list, launcher: LauncherC
     for j, sj in pairs:
         try:
             sj.result()
-            entries[j.index]["status"] = "completed"
         except Exception:
-            entries[j.index]["status"] = "failed"
+            pass  # the job's own summary.json says whether it finished (a task may hold several jobs)
+        entries[j.index]["status"] = "completed" if (Path(j.run_dir) / "summary.json").exists() else "failed"
         write_json(sweep_dir / MANIFEST, manifest)
     chained = []
     if launcher.eval_after:

@@ -100,8 +100,17 @@ def started(tmp_path_factory):
             ],
             root,
         ),
-        "ours": cli(
-            ["-m", *OURS, *TINY, "logger=disabled", "tokens=single,category", f"hydra.sweep.dir={root}/ours"], root
+        "ours": cli(  # both jobs in one Slurm task (jobs_per_task=2): process start and imports paid once
+            [
+                "-m",
+                *OURS,
+                *TINY,
+                "logger=disabled",
+                "tokens=single,category",
+                "hydra.launcher.jobs_per_task=2",
+                f"hydra.sweep.dir={root}/ours",
+            ],
+            root,
         ),
         "stock": cli(
             [
@@ -212,16 +221,21 @@ def test_signalled_training_job_resumes_its_wandb_run_without_gaps_or_repeats(st
     assert json.loads((run_dir / "summary.json").read_text())["train/steps"] == 40
 
 
-def test_project_launcher_runs_a_two_job_array_on_the_cluster_with_followable_logs(started):
+def test_project_launcher_packs_two_jobs_in_one_cluster_task_with_followable_logs(started):
     out = finished(started["procs"]["ours"])
     manifest = sweeps.read_manifest(started["root"] / "ours")
     jobs = manifest["jobs"]
     assert [j["status"] for j in jobs] == ["completed", "completed"], out[-3000:]
-    assert len({j["slurm_job_id"].split("_")[0] for j in jobs}) == 1  # one Slurm array
-    states = settled([j["slurm_job_id"] for j in jobs])
+    assert len({j["slurm_job_id"] for j in jobs}) == 1  # one Slurm task ran both
+    states = settled([jobs[0]["slurm_job_id"]])
     assert {s["State"] for s in states.values()} == {"COMPLETED"}  # ran on the cluster, not in the test process
+    starts = [e for j in jobs for e in read_events(Path(j["run_dir"])) if e["event"] == "start"]
+    assert [e["job_id"] for e in starts] == [jobs[0]["slurm_job_id"]] * 2 and starts[1]["startup_s"] > starts[0][
+        "startup_s"
+    ]
     log = Path(jobs[0]["log"]).read_text()
     assert "step 4 loss" in log and "tokens/s" in log and "stage imports" in log
+    assert log.count("job finished in") == 2  # both jobs' lines in the task's one log
     assert "refusal F1 (default rule)" in log and "refusal rate per kind" in log
     assert "2 job(s): 2 completed" in out and "tokens=category" in out and "refusal-lab analyze" in out
     print("\n--- Slurm log excerpt of", jobs[0]["slurm_job_id"], "---\n" + "\n".join(log.splitlines()[:40]))
