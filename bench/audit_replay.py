@@ -17,6 +17,7 @@ all: N tried, N clear, N tracebacks, N hangs, and the cases that were not clear.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -88,77 +89,38 @@ CASES: list[tuple[str, list[str], dict]] = [  # (name, CLI arguments, extra envi
 
 GOOD_ROW = b'{"id": "a1", "category": "Requests with safety concerns", "subcategory": "x", "prompt": "How do I pick a lock?", "response": ""}\n'
 # (name, files written into the case's data folder, CLI arguments with {data} for that folder, file the message must name)
+COCONOT_ARGS = ["data=coconot", "data.coconot_path={data}"]
+
+
+def coconot_case(name: str, second_line: bytes, must_name: str = "coconot_eval.jsonl:2") -> tuple:
+    """A CoCoNot eval file with one good row and one broken second line."""
+    return name, {"coconot_eval.jsonl": GOOD_ROW + second_line}, COCONOT_ARGS, must_name
+
+
+USER_FILE = ["data=user_file", "data.refusal_dataset.path={data}"]
+# (name, files written into the case's data folder, CLI arguments with {data} for that folder, what the message must name)
 DATA_CASES: list[tuple[str, dict[str, bytes], list[str], str]] = [
-    (
-        "coconot_empty_file",
-        {"coconot_eval.jsonl": b""},
-        ["data=coconot", "data.coconot_path={data}"],
-        "coconot_eval.jsonl",
-    ),
-    (
-        "coconot_non_utf8",
-        {"coconot_eval.jsonl": GOOD_ROW + b'{"prompt": "caf\xe9"}\n'},
-        ["data=coconot", "data.coconot_path={data}"],
-        "coconot_eval.jsonl:2",
-    ),
-    (
-        "coconot_missing_prompt",
-        {"coconot_eval.jsonl": GOOD_ROW + b'{"id": "b", "category": "Humanizing requests"}\n'},
-        ["data=coconot", "data.coconot_path={data}"],
-        "coconot_eval.jsonl:2",
-    ),
-    (
-        "coconot_null_prompt",
-        {"coconot_eval.jsonl": GOOD_ROW + b'{"prompt": null, "category": "Humanizing requests"}\n'},
-        ["data=coconot", "data.coconot_path={data}"],
-        "coconot_eval.jsonl:2",
-    ),
-    (
-        "coconot_line_not_object",
-        {"coconot_eval.jsonl": GOOD_ROW + b"[1, 2, 3]\n"},
-        ["data=coconot", "data.coconot_path={data}"],
-        "coconot_eval.jsonl:2",
-    ),
-    (
-        "coconot_prompt_not_text",
-        {"coconot_eval.jsonl": GOOD_ROW + b'{"prompt": 5, "category": "Humanizing requests"}\n'},
-        ["data=coconot", "data.coconot_path={data}"],
-        "coconot_eval.jsonl:2",
-    ),
-    (
-        "coconot_unknown_category",
-        {"coconot_eval.jsonl": GOOD_ROW + b'{"prompt": "hi", "category": "Weird"}\n'},
-        ["data=coconot", "data.coconot_path={data}"],
-        "coconot_eval.jsonl",
-    ),
+    ("coconot_empty_file", {"coconot_eval.jsonl": b""}, COCONOT_ARGS, "coconot_eval.jsonl"),
+    coconot_case("coconot_non_utf8", b'{"prompt": "caf\xe9"}\n'),
+    coconot_case("coconot_missing_prompt", b'{"id": "b", "category": "Humanizing requests"}\n'),
+    coconot_case("coconot_null_prompt", b'{"prompt": null, "category": "Humanizing requests"}\n'),
+    coconot_case("coconot_line_not_object", b"[1, 2, 3]\n"),
+    coconot_case("coconot_prompt_not_text", b'{"prompt": 5, "category": "Humanizing requests"}\n'),
+    coconot_case("coconot_unknown_category", b'{"prompt": "hi", "category": "Weird"}\n', "coconot_eval.jsonl"),
     (
         "user_csv_missing_column",
         {"mine.csv": b"question,verdict\nHow do I pick a lock?,bad\n"},
-        ["data=user_file", "data.refusal_dataset.path={data}/mine.csv"],
+        [USER_FILE[0], USER_FILE[1] + "/mine.csv"],
         "mine.csv",
     ),
     (
         "user_csv_label_outside_map",
         {"mine.csv": b"prompt,label\nHow do I pick a lock?,bad\nHi,maybe\n"},
-        [
-            "data=user_file",
-            "data.refusal_dataset.path={data}/mine.csv",
-            "data.refusal_dataset.label_map={bad: refuse, ok: answer}",
-        ],
+        [USER_FILE[0], USER_FILE[1] + "/mine.csv", "data.refusal_dataset.label_map={bad: refuse, ok: answer}"],
         "mine.csv",
     ),
-    (
-        "user_file_empty",
-        {"mine.jsonl": b""},
-        ["data=user_file", "data.refusal_dataset.path={data}/mine.jsonl"],
-        "mine.jsonl",
-    ),
-    (
-        "user_folder_without_files",
-        {"empty/.keep": b""},
-        ["data=user_file", "data.refusal_dataset.path={data}/empty"],
-        "empty",
-    ),
+    ("user_file_empty", {"mine.jsonl": b""}, [USER_FILE[0], USER_FILE[1] + "/mine.jsonl"], "mine.jsonl"),
+    ("user_folder_without_files", {"empty/.keep": b""}, [USER_FILE[0], USER_FILE[1] + "/empty"], "empty"),
     (
         "general_folder_without_jsonl",
         {"alpaca/notes.txt": b"x"},
@@ -196,6 +158,16 @@ def case_env(tmp: Path, work: Path, extra: dict) -> dict:
 
 # ----------------------------------------------------------------------------- faults
 
+
+@contextlib.contextmanager
+def case_dir(name: str):
+    """(temp folder, empty working dir inside it, the environment) of one case; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"audit_{name}_") as tmp:
+        work = Path(tmp) / "work"
+        work.mkdir()
+        yield Path(tmp), work, case_env(Path(tmp), work, {})
+
+
 RUN = ["train.max_steps=60", "train.checkpoint_every=5", "mix.total=80", "eval.max_prompts=8"]
 RUN += ["eval.samples_per_kind=0", "train.threads=1", "logger=disabled"]
 
@@ -217,10 +189,8 @@ def stop_then_rerun(name: str, sig: int, python: str, timeout: float) -> dict:
     """Stop a run (Ctrl-C or kill -9) once it saved a training state; the same command again
     must finish it (60 steps) with exit 0."""
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"audit_{name}_") as tmp:
-        work, run_dir = Path(tmp) / "work", Path(tmp) / "run"
-        work.mkdir()
-        env = case_env(Path(tmp), work, {})
+    with case_dir(name) as (tmp, work, env):
+        run_dir = tmp / "run"
         cmd = [python, "-m", "refusal_lab.cli", *RUN, f"run_dir={run_dir}"]
         first = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + timeout
@@ -251,10 +221,8 @@ def other_config_and_finished_run(python: str, timeout: float) -> dict:
     """A finished run dir: the same command is not trained again, another config is refused
     (exit 2) naming what differs; summary.json stays byte for byte."""
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="audit_rerun_") as tmp:
-        work, run_dir = Path(tmp) / "work", Path(tmp) / "run"
-        work.mkdir()
-        env = case_env(Path(tmp), work, {})
+    with case_dir("rerun") as (tmp, work, env):
+        run_dir = tmp / "run"
         cmd = [python, "-m", "refusal_lab.cli", *RUN, "train.max_steps=10", f"run_dir={run_dir}"]
         runs = [subprocess.run(c, cwd=work, env=env, capture_output=True, text=True, timeout=timeout) for c in [cmd]]
         before = (run_dir / "summary.json").read_bytes()
@@ -281,10 +249,7 @@ def other_config_and_finished_run(python: str, timeout: float) -> dict:
 def same_second_starts(python: str, timeout: float) -> dict:
     """Two runs started together without run_dir get two run directories."""
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="audit_same_second_") as tmp:
-        work = Path(tmp) / "work"
-        work.mkdir()
-        env = case_env(Path(tmp), work, {})
+    with case_dir("same_second") as (tmp, work, env):
         cmd = [python, "-m", "refusal_lab.cli", *RUN, "train.max_steps=4", "train.checkpoint_every=null"]
         procs = [
             subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

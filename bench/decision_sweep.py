@@ -29,14 +29,7 @@ def train_tiny(scheme: str, out: Path) -> Path:
     from refusal_lab.experiments.run import run
 
     cfg = compose_run(
-        [
-            "logger=disabled",
-            f"tokens={scheme}",
-            "train.max_steps=60",
-            "mix.total=200",
-            "eval.samples_per_kind=0",
-            "train.threads=1",
-        ],
+        ["experiment=tiny_category", f"tokens={scheme}"],
         check_machine=False,
     )
     run(cfg, out)

@@ -54,14 +54,7 @@ def train_checkpoint(workdir: Path) -> Path:
     from refusal_lab.experiments.run import run
 
     cfg = compose_run(
-        [
-            "logger=disabled",
-            "tokens=category",
-            "train.max_steps=60",
-            "mix.total=200",
-            "eval.samples_per_kind=0",
-            "train.threads=1",
-        ],
+        ["experiment=tiny_category"],
         check_machine=False,
     )
     run(cfg, workdir / "run")

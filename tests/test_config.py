@@ -7,7 +7,8 @@ NOT_RUN_GROUPS = (
     "experiment",
     "eval_set",
     "suite",
-)  # eval_set/suite: benchmark presets for `refusal-lab eval`, not run config
+    "base",
+)  # eval_set/suite: benchmark presets for `refusal-lab eval`; base: files other group options include
 GROUPS = {
     p.name: sorted(f.stem for f in p.glob("*.yaml"))
     for p in CONF_DIR.iterdir()

@@ -16,14 +16,7 @@ def trained_run(tmp_path_factory) -> Path:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
     cfg = compose_run(
-        [
-            "logger=disabled",
-            "tokens=category",
-            "train.max_steps=60",
-            "mix.total=200",
-            "eval.samples_per_kind=0",
-            "train.threads=1",
-        ],
+        ["experiment=tiny_category"],
         check_machine=False,
     )
     run_dir = tmp_path_factory.mktemp("steering_run")
