@@ -231,7 +231,11 @@ def steering_methods(spec: Spec, p: PlannedRun, rows, own_refused: np.ndarray) -
     mix = [json.loads(line) for line in (p.run_dir / "mix.jsonl").read_text().splitlines() if line.strip()]
     refuse = [m["prompt"] for m in mix if m["should_refuse"]][: spec.direction_prompts]
     answer = [m["prompt"] for m in mix if not m["should_refuse"]][: spec.direction_prompts]
-    layer = rd.default_layer(model) if spec.layer is None else spec.layer
+    separation = None
+    if spec.layer is None:  # chosen on held-out halves of the direction prompts
+        layer, separation = rd.choose_layer(model, tok, refuse, answer, bs)
+    else:
+        layer = spec.layer
     r = rd.refusal_direction(model, tok, refuse, answer, layer, bs)
     r_hat, norm = rd.unit(r), float(r.norm())
     ids = [prompt_ids(tok, q) for q in prompts]
@@ -264,7 +268,8 @@ def steering_methods(spec: Spec, p: PlannedRun, rows, own_refused: np.ndarray) -
     methods.append(
         tradeoff.Method(f"{name}: system prompt", "system_prompt", list(spec.system_prompts), np.stack(sys_refused))
     )
-    return methods, {"layer": layer, "direction_norm": norm, "direction_prompts": [len(refuse), len(answer)]}
+    details = {"layer": layer, "direction_norm": norm, "direction_prompts": [len(refuse), len(answer)]}
+    return methods, details | ({"layer_separation": [round(x, 4) for x in separation]} if separation else {})
 
 
 # ----------------------------------------------------------------------------- capability tax

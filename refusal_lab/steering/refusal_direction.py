@@ -32,9 +32,36 @@ def decoder_layers(model):
 
 
 def default_layer(model) -> int:
-    """The middle layer (Arditi et al. pick theirs on a validation set; the middle is their
-    usual region)."""
+    """The middle layer (Arditi et al.'s usual region); `choose_layer` picks one on held-out prompts."""
     return len(decoder_layers(model)) // 2
+
+
+def layer_separation(refuse_states: torch.Tensor, answer_states: torch.Tensor) -> list[float]:
+    """Per layer input (index i = input of decoder layer i), the AUROC with which the projection on
+    the difference of means fitted on the even-indexed prompts separates the odd-indexed ones (pure)."""
+    from refusal_lab.evaluation.metrics import auroc
+
+    out = []
+    for i in range(refuse_states.shape[1]):
+        r_hat = difference_of_means(refuse_states[::2, i], answer_states[::2, i])
+        held = torch.cat([refuse_states[1::2, i], answer_states[1::2, i]])
+        labels = [True] * len(refuse_states[1::2]) + [False] * len(answer_states[1::2])
+        out.append(auroc((held @ r_hat).numpy(), labels) if r_hat.norm() > 0 else 0.5)
+    return out
+
+
+def choose_layer(model, tokenizer, refuse_prompts: list[str], answer_prompts: list[str], batch_size: int = 32):
+    """(layer, separation per layer): the decoder layer whose input best separates held-out
+    should-refuse from should-answer prompts along the direction fitted on the others (a
+    validation choice, as Arditi et al. make theirs; embeddings and the final state excluded;
+    ties go to the earlier layer)."""
+    ids_r = [prompt_ids(tokenizer, p) for p in refuse_prompts]
+    ids_a = [prompt_ids(tokenizer, p) for p in answer_prompts]
+    states_r = last_position_states(model, ids_r, tokenizer.pad_token_id, batch_size)
+    states_a = last_position_states(model, ids_a, tokenizer.pad_token_id, batch_size)
+    separation = layer_separation(states_r, states_a)[: len(decoder_layers(model))]
+    candidates = range(1, len(separation)) if len(separation) > 1 else range(len(separation))
+    return max(candidates, key=lambda i: (separation[i], -i)), separation
 
 
 @torch.no_grad()

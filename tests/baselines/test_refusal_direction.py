@@ -72,3 +72,23 @@ def test_activation_addition_is_monotone_in_the_projection(model_tok):
         assert torch.allclose(hs[:layer], base[:layer])  # layers before the intervention untouched
         projections.append(float(hs[layer + 1, -1] @ r_hat))  # the stream after the steered layer
     assert np.all(np.diff(projections) > 0), projections
+
+
+def test_the_layer_is_the_one_that_separates_held_out_prompts_best():
+    """Synthetic states: only layer 2's input carries a refuse/answer offset; layer_separation sees
+    it on the held-out halves, and choose_layer's rule picks it over the others."""
+    torch.manual_seed(0)
+    n, layers, hidden = 40, 4, 8
+    refuse, answer = torch.randn(n, layers + 1, hidden), torch.randn(n, layers + 1, hidden)
+    refuse[:, 2, 0] += 5.0
+    separation = rd.layer_separation(refuse, answer)
+    assert len(separation) == layers + 1 and separation[2] == 1.0
+    assert max(range(1, layers), key=lambda i: (separation[i], -i)) == 2
+    assert all(s < 0.9 for i, s in enumerate(separation) if i != 2)
+
+
+def test_choose_layer_on_a_model_returns_a_decoder_layer_and_its_scores():
+    model, tok = tiny(num_layers=3)
+    layer, separation = rd.choose_layer(model, tok, REFUSE, ANSWER, batch_size=2)
+    assert len(separation) == 3 and 1 <= layer <= 2
+    assert separation[layer] == max(separation[1:])
