@@ -161,6 +161,10 @@ def _generate_and_judge(model, tokenizer, s, rows, id_lists, frame, opts, decide
     names = opts.judges or s.cfg.judges
     for name in names:
         frame[f"judge/{name}"] = _judge(name, rows, texts, s.cfg.rubric, opts)
+    if "pattern" in names:  # the three classes behind the pattern judge's REFUSED (partial counts as refused)
+        from refusal_lab.evaluation.pattern_judge import classify
+
+        frame["pattern_class"] = [classify(t) for t in texts]
     _add(opts.timings, "judge", time.perf_counter() - t0)
     if decides:
         frame["refused"] = frame[f"judge/{names[0]}"] == "REFUSED"
@@ -197,6 +201,8 @@ def summarise(frames: dict[str, pd.DataFrame], opts: SuiteOptions) -> tuple[dict
     summary: dict = {}
     for name, f in frames.items():
         summary.update(suite_metrics.set_summary(name, f, opts.seed, opts.n_boot))
+        if "pattern_class" in f:
+            summary[f"eval/{name}/partial_refusal_rate"] = float((f["pattern_class"] == "partial").mean())
     summary.update(suite_metrics.averages(frames, opts.seed, opts.n_boot))
     allrows = pd.concat(frames.values(), ignore_index=True)
     consistency = pd.DataFrame()

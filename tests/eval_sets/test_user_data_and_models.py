@@ -254,7 +254,12 @@ def test_stock_model_is_generated_and_judged(tmp_path, capsys):
     assert code == 0 and "scheme none; refusal decided by the judged text" in printed
     scores = pd.read_csv(out / "sets" / "xstest" / "scores.csv", keep_default_na=False)
     assert list(scores.refused) == list(scores["judge/pattern"] == "REFUSED")
+    from refusal_lab.evaluation.pattern_judge import classify
+
+    assert list(scores.pattern_class) == [classify(t) for t in scores.response]  # the 3 classes behind REFUSED
+    assert list(scores["judge/pattern"] == "REFUSED") == list(scores.pattern_class != "compliance")
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["eval/xstest/partial_refusal_rate"] == pytest.approx((scores.pattern_class == "partial").mean())
     assert summary["eval/scheme"] == "none" and "eval/xstest/auroc" not in summary
     assert (
         summary["eval/advbench/should_refuse/n"] == 1 and not (out / "sets" / "xstest" / "threshold_curve.csv").exists()
