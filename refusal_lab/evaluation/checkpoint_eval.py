@@ -75,6 +75,7 @@ def evaluate(model, tokenizer, rows, pol, batch_size: int = 32) -> tuple[pd.Data
     from refusal_lab.evaluation import metrics
     from refusal_lab.steering import policy as policy_mod
     from refusal_lab.evaluation import scoring
+    from refusal_lab.evaluation.report import row_columns
     from refusal_lab.steering import first_position
     from refusal_lab.definitions import refusal_rate_key
 
@@ -103,15 +104,7 @@ def evaluate(model, tokenizer, rows, pol, batch_size: int = 32) -> tuple[pd.Data
     y = np.array([r.should_refuse for r in rows])
     default = decisions.model_choice(probs)
     chosen = policy_mod.apply(pol, probs, tokens)
-    scores = pd.DataFrame(
-        {
-            "id": [r.id for r in rows],
-            "source": [r.source for r in rows],
-            "category": [r.category or "" for r in rows],
-            "subcategory": [r.subcategory for r in rows],
-            "should_refuse": y,
-        }
-    )
+    scores = row_columns(rows)
     for j, t in enumerate(tokens):
         scores[f"p{t}"] = probs[:, j]
     scores["p_refuse"] = decisions.refusal_score(probs, tokens)

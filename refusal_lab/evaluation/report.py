@@ -44,21 +44,26 @@ def eval_subset(rows: list[Example], max_prompts: int | None, seed: int) -> list
     return [r for s, v in by_source.items() for r in rng.sample(v, quota[s])]
 
 
+def row_columns(rows) -> pd.DataFrame:
+    """The first columns of every scores table: which prompt, where from, and its label."""
+    return pd.DataFrame(
+        {
+            "id": [r.id for r in rows],
+            "source": [r.source for r in rows],
+            "category": [r.category or "" for r in rows],
+            "subcategory": [r.subcategory for r in rows],
+            "should_refuse": np.array([r.should_refuse for r in rows]),
+        }
+    )
+
+
 def score_rows(model, tokenizer, rows: list[Example], cfg: RunConfig, token_ids: dict[str, int]) -> Evaluation:
     """Scores per prompt (the scores table), the exact threshold curve and the summary metrics."""
     scheme = cfg.tokens.scheme
     tokens = control_tokens(scheme)
     y = np.array([r.should_refuse for r in rows])
     groups = [refusal_rate_key(r.source, r.category) for r in rows]
-    scores = pd.DataFrame(
-        {
-            "id": [r.id for r in rows],
-            "source": [r.source for r in rows],
-            "category": [r.category or "" for r in rows],
-            "subcategory": [r.subcategory for r in rows],
-            "should_refuse": y,
-        }
-    )
+    scores = row_columns(rows)
     if tokens:
         probs = first_position_probs(
             model,
