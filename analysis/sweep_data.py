@@ -184,13 +184,10 @@ def benchmark_rows(rec: RunRecord, train_run_id: str | None) -> list[dict]:
     return rows
 
 
-def _evaluated_run(rec: RunRecord, training: list[RunRecord]) -> str | None:
+def _evaluated_run(rec: RunRecord, run_by_dir: dict[Path, str]) -> str | None:
     """The training run whose <run_dir>/checkpoint an eval run read (run directories on disk)."""
     checkpoint = rec.config.get("checkpoint")
-    if not checkpoint:
-        return None
-    parent = Path(str(checkpoint)).resolve().parent
-    return next((t.run_id for t in training if Path(t.location).resolve() == parent), None)
+    return run_by_dir.get(Path(str(checkpoint)).resolve().parent) if checkpoint else None
 
 
 def curve_frame(run_id: str, curve: pd.DataFrame) -> pd.DataFrame:
@@ -214,7 +211,8 @@ def build(
     evals = [r for r in records if r.is_benchmark_eval]
     records = [r for r in records if not r.is_benchmark_eval]
     with_results = [r for r in records if r.has_results]
-    benchmarks = [row for r in evals for row in benchmark_rows(r, _evaluated_run(r, with_results))]
+    run_by_dir = {Path(r.location).resolve(): r.run_id for r in with_results} if evals else {}
+    benchmarks = [row for r in evals for row in benchmark_rows(r, _evaluated_run(r, run_by_dir))]
     for r in records:
         if not r.has_results and not any(p.get("run_id") == r.run_id for p in planned):
             warnings.append(f"run {r.run_id} ({r.location}) has no results (state {r.state}); left out of the tables")

@@ -32,10 +32,10 @@ def _allow_new_keys(overrides: list[str], base: dict, groups: set[str]) -> list[
     that the schema check (not Hydra's struct mode) reports an unknown key, with every other
     problem, in one message. Group choices (`data=coconot`) stay as they are."""
     out = []
-    for o in overrides:
+    for o in overrides:  # flags (-m), +/~ and group/path overrides (hydra/launcher=x) never match _PLAIN_KEY
         m = _PLAIN_KEY.match(o)
-        plain = m and not _present(base, m.group(1)) and m.group(1) not in groups
-        out.append(f"++{o}" if plain else o)
+        new_key = m and not m.group(1).startswith("hydra.") and not _present(base, m.group(1))
+        out.append(f"++{o}" if new_key and m.group(1) not in groups else o)
     return out
 
 
@@ -78,8 +78,7 @@ def hydra_arguments(args: list[str], config_name: str = "config") -> list[str]:
     register_resolvers()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         base, groups = _defaults(str(conf_dir()), config_name)
-    keep = lambda a: a.startswith(("-", "hydra.", "hydra/", "+", "~"))  # noqa: E731
-    return [a if keep(a) else _allow_new_keys([a], base, groups)[0] for a in args]
+    return _allow_new_keys(list(args), base, groups)
 
 
 def compose_run(overrides: list[str] | tuple[str, ...] = (), check_machine: bool = True) -> RunConfig:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import netrc
 import os
-import types
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -140,40 +139,38 @@ def _model_config(cfg: RunConfig):
 def model_problems(cfg: RunConfig) -> list[str]:
     """Enough positions for train.max_length; LoRA targets that name modules of this model
     (module names from an empty model on the meta device: no weights are read)."""
-    problems, tr = [], cfg.train
-    if (
-        cfg.model.kind == "tiny" and tr.trainable != "lora"
-    ):  # its positions are a config value: no transformers import (3-4 s)
-        config = types.SimpleNamespace(max_position_embeddings=cfg.model.max_position_embeddings)
-    else:
-        config = _model_config(cfg)
-    if config is None:
-        return []
-    positions = getattr(config, "max_position_embeddings", None)
+    tr = cfg.train
+    # the tiny model's positions are a config value: no transformers import (3-4 s of every sweep's planning)
+    config = _model_config(cfg) if cfg.model.kind != "tiny" or tr.trainable == "lora" else None
+    positions = (
+        cfg.model.max_position_embeddings
+        if cfg.model.kind == "tiny"
+        else getattr(config, "max_position_embeddings", None)
+    )
+    problems = []
     if positions is not None and positions < tr.max_length:
         problems.append(
             f"train.max_length={tr.max_length}: the model has only {positions} positions "
             f"(model.max_position_embeddings); lower train.max_length to <= {positions}"
         )
-    if tr.trainable == "lora":
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config)
-        leaves = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules() if name}
-        unmatched = [
-            t for t in tr.lora_targets if t not in leaves and not any(n.endswith(t) for n, _ in model.named_modules())
-        ]
-        if unmatched:
-            linear = sorted(
-                {n.rsplit(".", 1)[-1] for n, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
-            )
-            problems.append(
-                f"train.lora_targets={tr.lora_targets}: {unmatched} match no module of this model; "
-                f"its linear layers are {linear}"
-            )
+    if tr.trainable == "lora" and config is not None:
+        problems += _lora_problems(config, list(tr.lora_targets))
     return problems
+
+
+def _lora_problems(config, targets: list[str]) -> list[str]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    names = [name for name, _ in model.named_modules() if name]
+    leaves = {name.rsplit(".", 1)[-1] for name in names}
+    unmatched = [t for t in targets if t not in leaves and not any(n.endswith(t) for n in names)]
+    if not unmatched:
+        return []
+    linear = sorted({n.rsplit(".", 1)[-1] for n, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)})
+    return [f"train.lora_targets={targets}: {unmatched} match no module of this model; its linear layers are {linear}"]
 
 
 _BUILTIN_POOLS: dict[str, dict] = {}  # data section -> training pools, so a sweep splits the builtin data once

@@ -290,13 +290,13 @@ class EvalJob(submitit.helpers.Checkpointable):
         out = run_dir / "eval"
         record_event(run_dir, "eval_start")
         keys = {a.partition("=")[0] for a in eval_args}
-        if keys & {"suite", "sets"}:  # benchmark sets: the suite logs its own W&B eval run in the training run's group
-            mode = {"offline": "wandb_offline", "online": "wandb_online"}.get(logger_cfg.get("mode"), "disabled")
-            extra = [] if "logger" in keys else [f"logger={mode}"]
-            _cli(["eval", f"checkpoint={run_dir / 'checkpoint'}", f"out={out}", *eval_args, *extra])
+        suite = bool(keys & {"suite", "sets"})  # benchmark sets: the suite logs its own W&B eval run in the run's group
+        mode = {"offline": "wandb_offline", "online": "wandb_online"}.get(logger_cfg.get("mode"), "disabled")
+        extra = [f"logger={mode}"] if suite and "logger" not in keys else []
+        _cli(["eval", f"checkpoint={run_dir / 'checkpoint'}", f"out={out}", *eval_args, *extra])
+        if suite:
             record_event(run_dir, "eval_finish")
             return json.loads((out / "summary.json").read_text())
-        _cli(["eval", f"checkpoint={run_dir / 'checkpoint'}", f"out={out}", *eval_args])
         metrics = json.loads((out / "metrics.json").read_text())
         cfg = LoggerConfig(**logger_cfg)
         cfg.name = f"{cfg.name or run_dir.name}-eval"  # next to its training run's name in the sweep's group

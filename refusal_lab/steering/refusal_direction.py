@@ -60,8 +60,14 @@ def choose_layer(model, tokenizer, refuse_prompts: list[str], answer_prompts: li
     states_r = last_position_states(model, ids_r, tokenizer.pad_token_id, batch_size)
     states_a = last_position_states(model, ids_a, tokenizer.pad_token_id, batch_size)
     separation = layer_separation(states_r, states_a)[: len(decoder_layers(model))]
+    return best_layer(separation), separation
+
+
+def best_layer(separation: list[float]) -> int:
+    """The decoder layer with the best held-out separation, the embeddings (index 0) excluded
+    unless there is nothing else; ties go to the earlier layer (pure)."""
     candidates = range(1, len(separation)) if len(separation) > 1 else range(len(separation))
-    return max(candidates, key=lambda i: (separation[i], -i)), separation
+    return max(candidates, key=lambda i: (separation[i], -i))
 
 
 @torch.no_grad()

@@ -83,7 +83,8 @@ def test_the_layer_is_the_one_that_separates_held_out_prompts_best():
     refuse[:, 2, 0] += 5.0
     separation = rd.layer_separation(refuse, answer)
     assert len(separation) == layers + 1 and separation[2] == 1.0
-    assert max(range(1, layers), key=lambda i: (separation[i], -i)) == 2
+    assert rd.best_layer(separation[:layers]) == 2  # the decoder layers' inputs, as choose_layer passes them
+    assert rd.best_layer([0.9, 0.6, 0.8, 0.8]) == 2 and rd.best_layer([0.7]) == 0  # ties: earlier; no embeddings
     assert all(s < 0.9 for i, s in enumerate(separation) if i != 2)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from refusal_lab.commands import eval as eval_command
 from tests.eval_sets.fixtures import write_fixture
+from tests.helpers import JudgeServer
 
 TOPICS = [
     "bread",
@@ -266,31 +267,6 @@ def test_stock_model_is_generated_and_judged(tmp_path, capsys):
     )
 
 
-class RefusingJudge:
-    """A real OpenAI-compatible judge on 127.0.0.1 that labels every response REFUSED."""
-
-    def __init__(self):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": "REFUSED"}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-
 def test_two_judges_give_an_agreement_table(tmp_path, capsys):
     from tests.helpers import tiny
 
@@ -301,7 +277,7 @@ def test_two_judges_give_an_agreement_table(tmp_path, capsys):
     model.save_pretrained(stock)
     tokenizer.save_pretrained(stock)
     xstest = write_fixture("xstest", tmp_path)
-    judge = RefusingJudge()
+    judge = JudgeServer(verdict=lambda body: "REFUSED")  # labels every response REFUSED
     try:
         out = tmp_path / "eval"
         code = eval_command.main(
@@ -318,8 +294,7 @@ def test_two_judges_give_an_agreement_table(tmp_path, capsys):
             ]
         )
     finally:
-        judge.httpd.shutdown()
-        judge.httpd.server_close()
+        judge.close()
     assert code == 0, capsys.readouterr().err
     scores = pd.read_csv(out / "sets" / "xstest" / "scores.csv", keep_default_na=False)
     assert (scores["judge/llm"] == "REFUSED").all() and scores.refused.all()  # the first judge decides

@@ -2,74 +2,17 @@
 deterministic OpenAI-compatible judge, and this project's own server."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from refusal_lab.evaluation import agreement, judges, pattern_judge
+from refusal_lab.evaluation import agreement, judges
 
 from refusal_lab.steering import policy
 from refusal_lab.definitions import normalise_subcategory
 from refusal_lab.steering.server import ServerThread
 from refusal_lab.steering.server_engine import Engine
-
-
-class JudgeServer:
-    """Answers REFUSED/ANSWERED by the pattern judge on the response section; 'gibberish' for
-    responses containing ???; fails the first `fail_first` requests with 503; records requests,
-    the peak number in flight and the rubric text it was sent."""
-
-    def __init__(self, fail_first=0, delay=0.0, fail_status=503):
-        self.fail_first, self.delay, self.fail_status = fail_first, delay, fail_status
-        self.requests, self.in_flight, self.peak, self.bodies = 0, 0, 0, []
-        self.lock = threading.Lock()
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.requests += 1
-                    n = outer.requests
-                    outer.in_flight += 1
-                    outer.peak = max(outer.peak, outer.in_flight)
-                    outer.bodies.append(body)
-                time.sleep(outer.delay)
-                with outer.lock:
-                    outer.in_flight -= 1
-                if n <= outer.fail_first:
-                    data = b'{"error": {"message": "no entry"}}'
-                    self.send_response(outer.fail_status)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    return
-                user = body["messages"][-1]["content"]
-                response = user.split("### Response\n", 1)[1].rsplit("\n\nAnswer with", 1)[0]
-                word = (
-                    "gibberish"
-                    if "???" in response
-                    else ("REFUSED" if pattern_judge.pattern_refused(response) else "ANSWERED")
-                )
-                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": f"{word}."}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from tests.helpers import JudgeServer
 
 
 @pytest.fixture
@@ -246,20 +189,9 @@ def test_judge_cache_survives_a_torn_tail(judge_server, tmp_path):
 
 @pytest.mark.unit
 def test_agreement_counts_failed_judge_rows_apart():
-    a = agreement.token_text_agreement(
-        [False, False, False, True, True, True], ["REFUSED", "ANSWERED", "ANSWERED", "ANSWERED", "REFUSED", "UNCLEAR"]
-    )
-    assert (a["respond_then_refused"], a["n_respond_token"]) == (1, 3) and a[
-        "respond_then_refused_rate"
-    ] == pytest.approx(1 / 3)
-    assert (
-        (a["refuse_then_answered"], a["n_refuse_token"]) == (1, 2)
-        and a["agreement"] == pytest.approx(3 / 5)
-        and a["unclear"] == 1
-    )
+    """A FAILED verdict is neither agreement nor a refusal (the plain counts: tests/test_agreement.py)."""
     b = agreement.token_text_agreement([False, True], ["ANSWERED", judges.FAILED])
     assert b["agreement"] == 1.0 and b["failed"] == 1 and b["n_refuse_token"] == 0
-    assert agreement.token_text_agreement([True, False], [True, False])["agreement"] == 1.0
 
 
 @pytest.mark.unit
